@@ -1,0 +1,384 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/ferry-proxy/ferry/codec/resp"
+	"github.com/ferry-proxy/ferry/ring"
+	"github.com/ferry-proxy/ferry/worker"
+)
+
+type connState uint8
+
+const (
+	stateIdle       connState = iota // no socket; the next request dials
+	stateConnecting                  // a dial is under way; requests wait in pending
+	stateConnected
+	stateDown // the last dial or connection failed; requests fail fast until retryAt
+)
+
+const (
+	maxIovecs        = 1024 // writev's IOV_MAX: gnet closes the conn past it
+	maxPending       = 4096 // requests waiting for a dial, per connection
+	minBackoff       = 50 * time.Millisecond
+	maxBackoff       = 2 * time.Second
+	defaultDialLimit = 5 * time.Second
+)
+
+// backendConn is one connection from one loop to one server. It lives on
+// that loop; its gnet.Conn is enrolled there, so requests and replies never
+// cross threads.
+type backendConn struct {
+	lp    *loop
+	lpool *loopPool
+	pool  int
+	srv   int
+	stats *worker.ServerStats
+
+	gc    gnet.Conn
+	state connState
+	gen   uint64 // bumped per dial, so a stale dial result is ignored
+
+	fifo    ring.FIFO[*request] // written, waiting for their replies (in order)
+	pending []*request          // waiting for the dial to finish (own their bytes)
+	iov     [][]byte            // to write at the end of this callback
+	dirty   bool
+	need    int // inbound bytes needed before the next reply can be complete
+
+	retryAt int64
+	backoff time.Duration
+	lastErr error
+}
+
+// dialCtx is the gnet context of an enrolled backend connection.
+type dialCtx struct {
+	bc  *backendConn
+	gen uint64
+}
+
+func newBackendConn(lp *loop, lpool *loopPool, pool, srv int) *backendConn {
+	return &backendConn{lp: lp, lpool: lpool, pool: pool, srv: srv, stats: &lp.stats.Servers[pool][srv]}
+}
+
+func (bc *backendConn) addr() string { return bc.lpool.pool.Servers[bc.srv].Addr }
+
+// enqueue sends r to this connection's server. raw are the request bytes;
+// when r.out is nil they are a view into the client's input that stays valid
+// until the loop flushes.
+func (bc *backendConn) enqueue(r *request, raw []byte) {
+	lp := bc.lp
+	r.bc = bc
+	r.sentAt = lp.now
+	switch bc.state {
+	case stateConnected:
+		bc.fifo.Push(r)
+		bc.iov = append(bc.iov, raw)
+		bc.stats.Requests.Inc()
+		bc.stats.RequestBytes.Add(uint64(len(raw)))
+		lp.markBackend(bc)
+		return
+	case stateDown:
+		if lp.now < bc.retryAt {
+			lp.stats.Pools[bc.pool].ForwardError.Inc()
+			lp.complete(r, bc.errReply(), false)
+			return
+		}
+		bc.dial()
+	case stateIdle:
+		bc.dial()
+	}
+	// connecting: keep our own copy of the bytes until the socket is ready
+	if len(bc.pending) >= maxPending {
+		lp.complete(r, errBackendQueueFull, false)
+		return
+	}
+	if r.out == nil {
+		r.out = append(ownedBuf(len(raw)), raw...)
+	}
+	bc.pending = append(bc.pending, r)
+}
+
+// dial starts connecting off the loop; the socket is enrolled back on this
+// loop, where onOpen runs.
+func (bc *backendConn) dial() {
+	bc.state = stateConnecting
+	bc.gen++
+	gen := bc.gen
+	s := bc.lpool.pool.Servers[bc.srv]
+	cfg := bc.lpool.pool.Cfg
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = defaultDialLimit
+	}
+	el := bc.lp.el
+	go func() {
+		d := net.Dialer{Timeout: timeout}
+		nc, err := d.Dial(s.Network, s.Addr)
+		if err == nil {
+			if tc, ok := nc.(*net.TCPConn); ok && cfg.TCPKeepalive {
+				_ = tc.SetKeepAlive(true)
+			}
+			var ch <-chan gnet.RegisteredResult
+			ch, err = el.Enroll(gnet.NewContext(context.Background(), &dialCtx{bc: bc, gen: gen}), nc)
+			if err == nil {
+				res := <-ch
+				err = res.Err
+			}
+			_ = nc.Close() // gnet owns a dup of the descriptor
+		}
+		if err != nil {
+			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				bc.onDialFailed(gen, err)
+				return nil
+			}))
+		}
+	}()
+}
+
+// onOpen runs on the loop when the dialled socket is enrolled.
+func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
+	if gen != bc.gen || bc.state != stateConnecting {
+		return gnet.Close // stale: a newer dial or a shutdown superseded it
+	}
+	lp := bc.lp
+	lp.tick()
+	bc.gc, bc.state, bc.need = c, stateConnected, 0
+	bc.backoff = 0
+	bc.stats.ServerConnections.Add(1)
+	bc.lpool.pool.ReportSuccess(bc.srv)
+	cfg := bc.lpool.pool.Cfg
+	if cfg.Redis && cfg.RedisAuth != "" {
+		bc.sendInternal(resp.AppendBulkString(resp.AppendBulkString(resp.AppendArrayHeader(nil, 2), "AUTH"), cfg.RedisAuth))
+	}
+	if cfg.Redis && cfg.RedisDB != 0 {
+		bc.sendInternal(resp.AppendBulkString(resp.AppendBulkString(resp.AppendArrayHeader(nil, 2), "SELECT"), fmt.Sprint(cfg.RedisDB)))
+	}
+	pending := bc.pending
+	bc.pending = bc.pending[:0]
+	for _, r := range pending {
+		if r.cli == nil && r.parent == nil {
+			lp.putReq(r) // its client left while we dialled
+			continue
+		}
+		r.sentAt = lp.now
+		bc.fifo.Push(r)
+		bc.iov = append(bc.iov, r.out)
+		bc.stats.Requests.Inc()
+	}
+	lp.markBackend(bc)
+	lp.flush()
+	return gnet.None
+}
+
+func (bc *backendConn) sendInternal(b []byte) {
+	r := bc.lp.getReq()
+	r.internal = true
+	r.out = append(ownedBuf(len(b)), b...)
+	r.sentAt = bc.lp.now
+	r.bc = bc
+	bc.fifo.Push(r)
+	bc.iov = append(bc.iov, r.out)
+}
+
+func (bc *backendConn) onDialFailed(gen uint64, err error) {
+	if gen != bc.gen || bc.state != stateConnecting {
+		return
+	}
+	bc.lp.tick()
+	bc.fail(fmt.Errorf("connect: %w", err))
+	bc.lp.flush()
+}
+
+// flush writes the iovecs gathered in this callback, 1024 at a time.
+func (bc *backendConn) flush() {
+	if bc.state != stateConnected || len(bc.iov) == 0 {
+		bc.clearIov()
+		return
+	}
+	iov := bc.iov
+	for len(iov) > 0 && bc.state == stateConnected {
+		n := len(iov)
+		if n > maxIovecs {
+			n = maxIovecs
+		}
+		if _, err := bc.gc.Writev(iov[:n]); err != nil {
+			break // gnet has closed it; onClose failed the requests
+		}
+		iov = iov[n:]
+	}
+	bc.clearIov()
+}
+
+func (bc *backendConn) clearIov() {
+	for i := range bc.iov {
+		bc.iov[i] = nil
+	}
+	bc.iov = bc.iov[:0]
+}
+
+// onTraffic matches every complete reply to the oldest request on this
+// connection.
+func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
+	lp := bc.lp
+	if bc.need > 0 && c.InboundBuffered() < bc.need {
+		return gnet.None
+	}
+	lp.tick()
+	buf, _ := c.Peek(-1)
+	off := 0
+	for off < len(buf) {
+		n, need, err := resp.ScanReply(buf[off:])
+		if err == resp.ErrIncomplete {
+			bc.need = need
+			break
+		}
+		if err != nil {
+			lp.flush()
+			bc.abort(c, fmt.Errorf("protocol error in reply: %w", err))
+			return gnet.Close
+		}
+		bc.need = 0
+		r, ok := bc.fifo.Pop()
+		if !ok {
+			lp.flush()
+			bc.abort(c, errors.New("reply without a request"))
+			return gnet.Close
+		}
+		reply := buf[off : off+n]
+		off += n
+		bc.stats.Responses.Inc()
+		bc.stats.ResponseBytes.Add(uint64(n))
+		if r.internal {
+			if resp.IsError(reply) {
+				lp.flush()
+				bc.abort(c, fmt.Errorf("backend rejected %s", reply[:len(reply)-2]))
+				lp.putReq(r)
+				return gnet.Close
+			}
+			lp.putReq(r)
+			continue
+		}
+		lp.complete(r, reply, true)
+	}
+	lp.flush()
+	if off > 0 && bc.gc == c { // Discard(0) would drop everything
+		_, _ = c.Discard(off)
+	}
+	return gnet.None
+}
+
+// abort marks the connection failed before the current callback returns
+// Close for it; onClose then finds it already handled.
+func (bc *backendConn) abort(c gnet.Conn, err error) {
+	if bc.gc != c {
+		return
+	}
+	bc.stats.ServerErr.Inc()
+	bc.fail(err)
+	bc.lp.flush()
+}
+
+// onClose runs when gnet closes the socket (EOF, error, or our Close).
+func (bc *backendConn) onClose(c gnet.Conn, err error) {
+	if bc.gc != c || bc.state != stateConnected {
+		return
+	}
+	bc.lp.tick()
+	if err == nil {
+		err = errors.New("connection closed by server")
+		bc.stats.ServerEOF.Inc()
+	} else {
+		bc.stats.ServerErr.Inc()
+	}
+	bc.fail(err)
+	bc.lp.flush()
+}
+
+// fail fails every request on this connection with an error reply, marks
+// the connection down, and counts a failure against the server.
+func (bc *backendConn) fail(err error) {
+	lp := bc.lp
+	if bc.state == stateConnected {
+		bc.stats.ServerConnections.Add(-1)
+		gc := bc.gc
+		bc.gc = nil
+		bc.state = stateDown // before Close, so the nested onClose is a no-op
+		if gc != nil {
+			_ = lp.el.Close(gc)
+		}
+	}
+	bc.state = stateDown
+	bc.gc = nil
+	bc.need = 0
+	bc.lastErr = err
+	if bc.backoff == 0 {
+		bc.backoff = minBackoff
+	} else if bc.backoff *= 2; bc.backoff > maxBackoff {
+		bc.backoff = maxBackoff
+	}
+	bc.retryAt = lp.now + int64(bc.backoff)
+	if bc.lpool.pool.ReportFailure(bc.srv) {
+		lp.stats.Pools[bc.pool].ServerEjects.Inc()
+	}
+	reply := bc.errReply()
+	bc.clearIov()
+	for {
+		r, ok := bc.fifo.Pop()
+		if !ok {
+			break
+		}
+		if r.internal {
+			lp.putReq(r)
+			continue
+		}
+		lp.complete(r, reply, false)
+	}
+	pending := bc.pending
+	bc.pending = bc.pending[:0]
+	for _, r := range pending {
+		lp.complete(r, reply, false)
+	}
+}
+
+// errReply is the error a client sees for a request this server failed.
+func (bc *backendConn) errReply() []byte {
+	msg := "ferry: server " + bc.addr() + " unavailable"
+	if bc.lastErr != nil {
+		msg += ": " + bc.lastErr.Error()
+	}
+	return resp.AppendError(nil, "ERR "+msg)
+}
+
+// checkTimeout fails the connection when its oldest request has waited
+// longer than the pool's timeout, as twemproxy does: the server is slow or
+// stalled, and a late reply could no longer be matched.
+func (bc *backendConn) checkTimeout() {
+	timeout := bc.lpool.pool.Cfg.Timeout
+	if timeout <= 0 {
+		return
+	}
+	switch bc.state {
+	case stateConnected:
+		r, ok := bc.fifo.Peek()
+		if !ok || bc.lp.now-r.sentAt < int64(timeout) {
+			return
+		}
+		bc.stats.ServerTimedout.Inc()
+		bc.fail(fmt.Errorf("timed out after %v", timeout))
+	case stateConnecting:
+		if len(bc.pending) == 0 || bc.lp.now-bc.pending[0].sentAt < int64(timeout) {
+			return
+		}
+		bc.gen++ // the dial in flight is now stale
+		bc.stats.ServerTimedout.Inc()
+		bc.fail(fmt.Errorf("connect timed out after %v", timeout))
+	}
+}
+
+var errBackendQueueFull = []byte("-ERR ferry: too many requests waiting for a server connection\r\n")

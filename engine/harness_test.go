@@ -1,0 +1,94 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferry-proxy/ferry/config"
+	"github.com/ferry-proxy/ferry/engine"
+	"github.com/ferry-proxy/ferry/internal/testutil"
+)
+
+// proxy is an in-process ferry serving one redis pool.
+type proxy struct {
+	srv     *engine.Server
+	addr    string
+	cfg     *config.Config
+	servers []*testutil.Proc
+}
+
+// redisTrio starts n redis-servers with the given extra args.
+func startRedises(t *testing.T, n int, args ...string) []*testutil.Proc {
+	t.Helper()
+	out := make([]*testutil.Proc, n)
+	for i := range out {
+		out[i] = testutil.StartRedis(t, args...)
+	}
+	return out
+}
+
+// poolYAML is a pool config over servers, with extra "key: value" lines.
+func poolYAML(listen string, servers []*testutil.Proc, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "alpha:\n  listen: %s\n  redis: true\n", listen)
+	for _, e := range extra {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
+	b.WriteString("  servers:\n")
+	for i, s := range servers {
+		fmt.Fprintf(&b, "    - %s:1 server%d\n", s.Addr, i)
+	}
+	return b.String()
+}
+
+func startProxy(t *testing.T, servers []*testutil.Proc, extra ...string) *proxy {
+	t.Helper()
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	return startProxyYAML(t, poolYAML(listen, servers, extra...), servers)
+}
+
+func startProxyYAML(t *testing.T, yaml string, servers []*testutil.Proc) *proxy {
+	t.Helper()
+	cfg, err := config.Parse("test.yml", []byte(yaml))
+	require.NoError(t, err, yaml)
+	srv, err := engine.New(cfg, engine.Options{Threads: 2, Version: "test",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	require.NoError(t, srv.Err())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, srv.Stop(ctx))
+	})
+	addr := cfg.Pools[0].Listen
+	require.NoError(t, testutil.WaitForPort(addr, 5*time.Second))
+	return &proxy{srv: srv, addr: addr, cfg: cfg, servers: servers}
+}
+
+func (p *proxy) client(t *testing.T) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: p.addr, Protocol: 2, DisableIndentity: true,
+		PoolSize: 4, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func direct(t *testing.T, s *testutil.Proc) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIndentity: true, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/ferry-proxy/ferry/backend"
+	"github.com/ferry-proxy/ferry/worker"
+)
+
+// loop is the state one gnet event loop owns: its backend connections to
+// every server of every pool, its clients, free lists, and the lists of
+// connections with output waiting for the end of the current callback.
+// Only code running on that loop touches it.
+type loop struct {
+	srv   *Server
+	el    gnet.EventLoop
+	idx   int
+	pools []*loopPool
+
+	clients []*client // for ticks (idle timeout, throttled wake-ups)
+
+	freeReqs []*request
+
+	dirtyBackends []*backendConn
+	dirtyClients  []*client
+	// deferred requests are freed after the current callback's writes: their
+	// buffers may still be referenced by queued iovecs until then.
+	deferred []*request
+
+	keySrv  []int32 // split scratch: server of each key
+	fragIdx []int32 // split scratch: server -> fragment, -1 when none
+
+	now      int64 // unix nanos, refreshed once per callback
+	tickTask gnet.Runnable
+	flushing bool
+	stats    *worker.Stats
+}
+
+// loopPool is a pool as seen by one loop: its connections to each server.
+type loopPool struct {
+	pool  *backend.Pool
+	conns [][]*backendConn // [server][server_connections]
+	rr    []uint32         // round robin over a server's connections
+}
+
+func newLoop(srv *Server, el gnet.EventLoop, idx int, pools []*backend.Pool) *loop {
+	counts := make([]int, len(pools))
+	for i, p := range pools {
+		counts[i] = len(p.Servers)
+	}
+	lp := &loop{srv: srv, el: el, idx: idx, stats: worker.NewStats(counts...)}
+	for pi, p := range pools {
+		lpool := &loopPool{pool: p, conns: make([][]*backendConn, len(p.Servers)), rr: make([]uint32, len(p.Servers))}
+		for si := range p.Servers {
+			n := p.Cfg.ServerConnections
+			if n < 1 {
+				n = 1
+			}
+			for k := 0; k < n; k++ {
+				lpool.conns[si] = append(lpool.conns[si], newBackendConn(lp, lpool, pi, si))
+			}
+		}
+		lp.pools = append(lp.pools, lpool)
+	}
+	lp.tick()
+	return lp
+}
+
+// conn picks the connection of this loop to server si of the pool.
+func (lpool *loopPool) conn(si int) *backendConn {
+	cs := lpool.conns[si]
+	if len(cs) == 1 {
+		return cs[0]
+	}
+	lpool.rr[si]++
+	return cs[lpool.rr[si]%uint32(len(cs))]
+}
+
+func (lp *loop) tick() { lp.now = time.Now().UnixNano() }
+
+func (lp *loop) getReq() *request {
+	if n := len(lp.freeReqs); n > 0 {
+		r := lp.freeReqs[n-1]
+		lp.freeReqs = lp.freeReqs[:n-1]
+		return r
+	}
+	return &request{}
+}
+
+// putReq recycles r and its fragments. Their buffers are returned to the pool.
+func (lp *loop) putReq(r *request) {
+	for _, f := range r.frags {
+		lp.putReq(f)
+	}
+	if r.replyOwned {
+		freeBuf(r.reply)
+	}
+	if cap(r.out) > 0 {
+		freeBuf(r.out)
+	}
+	frags, owner := r.frags[:0], r.owner[:0]
+	*r = request{frags: frags, owner: owner}
+	if len(lp.freeReqs) < 4096 {
+		lp.freeReqs = append(lp.freeReqs, r)
+	}
+}
+
+// release frees r once the current callback's writes are done.
+func (lp *loop) release(r *request) { lp.deferred = append(lp.deferred, r) }
+
+func (lp *loop) markBackend(bc *backendConn) {
+	if !bc.dirty {
+		bc.dirty = true
+		lp.dirtyBackends = append(lp.dirtyBackends, bc)
+	}
+}
+
+func (lp *loop) markClient(cl *client) {
+	if !cl.dirty {
+		cl.dirty = true
+		lp.dirtyClients = append(lp.dirtyClients, cl)
+	}
+}
+
+// flush writes out everything the current callback produced: requests to
+// backends first (so their replies start coming), then replies to clients,
+// then frees what was waiting for those writes.
+func (lp *loop) flush() {
+	if lp.flushing {
+		return // nested (a close inside a write): the outer flush finishes the work
+	}
+	lp.flushing = true
+	defer func() { lp.flushing = false }()
+	for i := 0; i < len(lp.dirtyBackends); i++ {
+		bc := lp.dirtyBackends[i]
+		lp.dirtyBackends[i] = nil
+		bc.dirty = false
+		bc.flush()
+	}
+	lp.dirtyBackends = lp.dirtyBackends[:0]
+	// A failing backend write completes requests, which marks clients: loop
+	// by index so those are flushed too.
+	for i := 0; i < len(lp.dirtyClients); i++ {
+		cl := lp.dirtyClients[i]
+		lp.dirtyClients[i] = nil
+		cl.dirty = false
+		cl.flush()
+	}
+	lp.dirtyClients = lp.dirtyClients[:0]
+	for i, r := range lp.deferred {
+		lp.putReq(r)
+		lp.deferred[i] = nil
+	}
+	lp.deferred = lp.deferred[:0]
+}
+
+// onTick runs on the loop every tick: request timeouts, reconnects, idle
+// clients, and clients throttled by back-pressure whose output drained.
+func (lp *loop) onTick() {
+	lp.tick()
+	for _, lpool := range lp.pools {
+		for _, cs := range lpool.conns {
+			for _, bc := range cs {
+				bc.checkTimeout()
+			}
+		}
+	}
+	for i := 0; i < len(lp.clients); i++ {
+		lp.clients[i].onTick()
+	}
+	lp.flush()
+}
+
+func (lp *loop) addClient(cl *client) {
+	cl.slot = len(lp.clients)
+	lp.clients = append(lp.clients, cl)
+}
+
+func (lp *loop) removeClient(cl *client) {
+	last := len(lp.clients) - 1
+	if cl.slot < 0 || cl.slot > last || lp.clients[cl.slot] != cl {
+		return
+	}
+	lp.clients[cl.slot] = lp.clients[last]
+	lp.clients[cl.slot].slot = cl.slot
+	lp.clients[last] = nil
+	lp.clients = lp.clients[:last]
+	cl.slot = -1
+}

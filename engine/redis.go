@@ -1,0 +1,324 @@
+package engine
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/ferry-proxy/ferry/codec/resp"
+)
+
+// Preallocated replies: the hot path builds no error strings.
+var (
+	replyOK          = []byte("+OK\r\n")
+	replyPong        = []byte("+PONG\r\n")
+	replyNoAuth      = []byte("-NOAUTH Authentication required.\r\n")
+	replyWrongPass   = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+	replyNoPassword  = []byte("-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n")
+	replyNoServer    = []byte("-ERR ferry: no server available in this pool\r\n")
+	replyNoProto     = []byte("-NOPROTO sorry, this protocol version is not supported\r\n")
+	replyEmptyArray  = []byte("*0\r\n")
+	replyNullBulk    = []byte("$-1\r\n")
+	replyBadReply    = []byte("-ERR ferry: unexpected reply from server\r\n")
+	replyCrossServer = []byte("-ERR ferry: the keys of this command are on different servers (use a hash tag to keep them together)\r\n")
+	replyBadNumKeys  = []byte("-ERR ferry: bad numkeys for this command\r\n")
+	replyBadDB       = []byte("-ERR ferry: SELECT only accepts the pool's configured redis_db\r\n")
+	replyNotInt      = []byte("-ERR value is not an integer or out of range\r\n")
+)
+
+// onTrafficRedis parses every complete request the client sent and routes it.
+func (cl *client) onTrafficRedis(c gnet.Conn) gnet.Action {
+	lp := cl.lp
+	if cl.need > 0 && c.InboundBuffered() < cl.need {
+		return gnet.None
+	}
+	lp.tick()
+	cl.lastActive = lp.now
+	buf, _ := c.Peek(-1)
+	off := 0
+	for off < len(buf) && !cl.closing {
+		if cl.queue.Len() >= cl.lim.maxInflight || c.OutboundBuffered() > cl.lim.softOutput {
+			cl.throttled = true // resumed by maybeResume once replies drain
+			break
+		}
+		n, err := cl.parser.Parse(buf[off:], &cl.req)
+		if err != nil {
+			if err == resp.ErrIncomplete {
+				cl.need = cl.parser.Need()
+				break
+			}
+			// The stream cannot be resynced: answer the error after the
+			// replies already owed, then close.
+			cl.need = 0
+			cl.stats.ClientErr.Inc()
+			r := lp.getReq()
+			cl.push(r)
+			r.closeAfter = true
+			lp.finish(r, protocolErrorReply(err), false)
+			cl.closing = true
+			off = len(buf)
+			break
+		}
+		cl.need = 0
+		if len(cl.req.Args) == 0 { // "*0", "*-1" or a blank line: redis ignores them
+			off += n
+			continue
+		}
+		cl.stats.Requests.Inc()
+		cl.dispatch(&cl.req, buf[off:off+n])
+		off += n
+	}
+	lp.flush()
+	if cl.open && off > 0 { // Discard(0) would drop everything
+		_, _ = c.Discard(off)
+	}
+	return gnet.None
+}
+
+func protocolErrorReply(err error) []byte {
+	if pe, ok := err.(interface{ Reply() []byte }); ok {
+		return pe.Reply()
+	}
+	return resp.AppendError(nil, "ERR Protocol error: "+err.Error())
+}
+
+// answer queues a reply the proxy produces itself.
+func (cl *client) answer(reply []byte) {
+	r := cl.lp.getReq()
+	cl.push(r)
+	cl.lp.finish(r, reply, false)
+}
+
+// dispatch routes one parsed request; raw are its bytes as received.
+func (cl *client) dispatch(req *resp.Request, raw []byte) {
+	args := req.Args
+	cmd := req.Cmd
+	if cmd == nil {
+		cl.answer(unknownCommand(args[0], args[1:]))
+		return
+	}
+	if !cmd.ArityOK(len(args)) {
+		cl.answer(resp.AppendError(nil, "ERR wrong number of arguments for '"+strings.ToLower(cmd.Name)+"' command"))
+		return
+	}
+	if cl.lim.needsAuth && !cl.authed && cmd.Name != "AUTH" && cmd.Name != "HELLO" && cmd.Name != "QUIT" {
+		cl.answer(replyNoAuth)
+		return
+	}
+	switch cmd.Kind {
+	case resp.KindSingle:
+		key, ok := cmd.Key(args)
+		if !ok {
+			key = args[0] // keyless form (XINFO HELP): any server will do
+		}
+		cl.forward(key, raw)
+	case resp.KindMulti:
+		cl.split(cmd, args, raw)
+	case resp.KindEval, resp.KindSameServer:
+		cl.forwardSameServer(cmd, args, raw)
+	case resp.KindLocal:
+		cl.local(cmd, args)
+	default:
+		cl.answer(cmd.ErrorReply())
+	}
+}
+
+func unknownCommand(name []byte, args [][]byte) []byte {
+	if len(name) > 128 {
+		name = name[:128]
+	}
+	msg := "ERR unknown command '" + string(name) + "', with args beginning with: "
+	for i, a := range args {
+		if i == 8 {
+			break
+		}
+		if len(a) > 32 {
+			a = a[:32]
+		}
+		msg += "'" + string(a) + "' "
+	}
+	return resp.AppendError(nil, msg)
+}
+
+// forward sends a request whose keys all live on the server of key.
+func (cl *client) forward(key, raw []byte) {
+	si := cl.lpool.pool.Pick(key)
+	if si < 0 {
+		cl.answer(replyNoServer)
+		return
+	}
+	r := cl.lp.getReq()
+	cl.push(r)
+	cl.lpool.conn(si).enqueue(r, raw)
+}
+
+// forwardSameServer sends a command with several keys (EVAL, RENAME,
+// SUNIONSTORE, ...) to their server when they all live on one, and refuses
+// it otherwise: a proxy cannot run it across servers.
+func (cl *client) forwardSameServer(cmd *resp.Command, args [][]byte, raw []byte) {
+	p := cl.lpool.pool
+	first, same, nkeys := -1, true, 0
+	ok := resp.KeyIndexes(cmd, args, func(i int) {
+		si := p.Pick(args[i])
+		if nkeys == 0 {
+			first = si
+		} else if si != first {
+			same = false
+		}
+		nkeys++
+	})
+	switch {
+	case !ok:
+		cl.answer(replyBadNumKeys)
+	case !same:
+		cl.answer(replyCrossServer)
+	case nkeys == 0:
+		// No key to place it by (EVAL with numkeys 0): run it where its
+		// first argument hashes to, so the same script meets the same server.
+		cl.forward(args[1], raw)
+	default:
+		if first < 0 {
+			cl.answer(replyNoServer)
+			return
+		}
+		r := cl.lp.getReq()
+		cl.push(r)
+		cl.lpool.conn(first).enqueue(r, raw)
+	}
+}
+
+// local answers the commands the proxy serves itself.
+func (cl *client) local(cmd *resp.Command, args [][]byte) {
+	switch cmd.Name {
+	case "PING":
+		if len(args) > 1 {
+			cl.answerBulk(args[1])
+			return
+		}
+		cl.answer(replyPong)
+	case "ECHO":
+		cl.answerBulk(args[1])
+	case "QUIT":
+		r := cl.lp.getReq()
+		cl.push(r)
+		r.closeAfter = true
+		cl.lp.finish(r, replyOK, false)
+	case "AUTH":
+		cl.auth(args[1:])
+	case "SELECT":
+		db, err := strconv.Atoi(string(args[1]))
+		if err != nil {
+			cl.answer(replyNotInt)
+		} else if db != cl.lim.redisDB {
+			cl.answer(replyBadDB)
+		} else {
+			cl.answer(replyOK)
+		}
+	case "COMMAND":
+		if len(args) > 1 && equalFold(args[1], "count") {
+			cl.answer(resp.AppendInt(nil, int64(len(resp.Commands()))))
+			return
+		}
+		cl.answer(replyEmptyArray)
+	case "INFO":
+		cl.answer(cl.lp.srv.infoReply())
+	case "HELLO":
+		cl.hello(args)
+	case "CLIENT":
+		switch {
+		case equalFold(args[1], "setname"), equalFold(args[1], "setinfo"):
+			cl.answer(replyOK)
+		case equalFold(args[1], "getname"):
+			cl.answer(replyNullBulk)
+		default:
+			cl.answer(resp.AppendError(nil, "ERR ferry: CLIENT "+string(args[1])+" is not supported by a proxy"))
+		}
+	default:
+		cl.answer(resp.AppendError(nil, "ERR ferry: '"+cmd.Name+"' is not supported by ferry"))
+	}
+}
+
+// answerBulk answers a bulk string copied from the input into the
+// request's own buffer (freed with the request).
+func (cl *client) answerBulk(b []byte) {
+	r := cl.lp.getReq()
+	r.reply = resp.AppendBulk(ownedBuf(len(b)+24), b)
+	r.replyOwned = true
+	cl.push(r)
+	cl.lp.finish(r, r.reply, false)
+}
+
+func (cl *client) auth(args [][]byte) {
+	pass := cl.lp.srv.pools[cl.pool].Cfg.RedisAuth
+	if pass == "" {
+		cl.answer(replyNoPassword)
+		return
+	}
+	given := args[len(args)-1]
+	if len(args) == 2 && string(args[0]) != "default" {
+		cl.answer(replyWrongPass)
+		return
+	}
+	if string(given) != pass {
+		cl.authed = false
+		cl.answer(replyWrongPass)
+		return
+	}
+	cl.authed = true
+	cl.answer(replyOK)
+}
+
+// hello accepts RESP2 only: ferry forwards replies as the backends send
+// them, and backends speak RESP2 to it.
+func (cl *client) hello(args [][]byte) {
+	i := 1
+	if len(args) > 1 {
+		if string(args[1]) != "2" {
+			if _, err := strconv.Atoi(string(args[1])); err == nil {
+				cl.answer(replyNoProto)
+				return
+			}
+			cl.answer(resp.AppendError(nil, "ERR Protocol version is not an integer or out of range"))
+			return
+		}
+		i = 2
+	}
+	for ; i < len(args); i++ {
+		switch {
+		case equalFold(args[i], "auth") && i+2 < len(args):
+			if cl.lp.srv.pools[cl.pool].Cfg.RedisAuth == "" || string(args[i+2]) != cl.lp.srv.pools[cl.pool].Cfg.RedisAuth {
+				cl.answer(replyWrongPass)
+				return
+			}
+			cl.authed = true
+			i += 2
+		case equalFold(args[i], "setname") && i+1 < len(args):
+			i++
+		default:
+			cl.answer(resp.AppendError(nil, "ERR Syntax error in HELLO option '"+string(args[i])+"'"))
+			return
+		}
+	}
+	if cl.lim.needsAuth && !cl.authed {
+		cl.answer(replyNoAuth)
+		return
+	}
+	cl.answer(cl.lp.srv.helloReply)
+}
+
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
