@@ -37,6 +37,7 @@ type client struct {
 type clientLimits struct {
 	maxInflight int
 	softOutput  int // stop parsing above this much unsent output
+	maxInput    int // close a throttled client holding more unparsed input than this
 	hardOutput  int // close the client above this
 	idleTimeout int64
 	needsAuth   bool

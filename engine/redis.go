@@ -11,20 +11,21 @@ import (
 
 // Preallocated replies: the hot path builds no error strings.
 var (
-	replyOK          = []byte("+OK\r\n")
-	replyPong        = []byte("+PONG\r\n")
-	replyNoAuth      = []byte("-NOAUTH Authentication required.\r\n")
-	replyWrongPass   = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
-	replyNoPassword  = []byte("-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n")
-	replyNoServer    = []byte("-ERR ferry: no server available in this pool\r\n")
-	replyNoProto     = []byte("-NOPROTO sorry, this protocol version is not supported\r\n")
-	replyEmptyArray  = []byte("*0\r\n")
-	replyNullBulk    = []byte("$-1\r\n")
-	replyBadReply    = []byte("-ERR ferry: unexpected reply from server\r\n")
-	replyCrossServer = []byte("-ERR ferry: the keys of this command are on different servers (use a hash tag to keep them together)\r\n")
-	replyBadNumKeys  = []byte("-ERR ferry: bad numkeys for this command\r\n")
-	replyBadDB       = []byte("-ERR ferry: SELECT only accepts the pool's configured redis_db\r\n")
-	replyNotInt      = []byte("-ERR value is not an integer or out of range\r\n")
+	replyOK            = []byte("+OK\r\n")
+	replyPong          = []byte("+PONG\r\n")
+	replyNoAuth        = []byte("-NOAUTH Authentication required.\r\n")
+	replyWrongPass     = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+	replyNoPassword    = []byte("-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n")
+	replyNoServer      = []byte("-ERR ferry: no server available in this pool\r\n")
+	replyNoProto       = []byte("-NOPROTO sorry, this protocol version is not supported\r\n")
+	replyEmptyArray    = []byte("*0\r\n")
+	replyNullBulk      = []byte("$-1\r\n")
+	replyBadReply      = []byte("-ERR ferry: unexpected reply from server\r\n")
+	replyCrossServer   = []byte("-ERR ferry: the keys of this command are on different servers (use a hash tag to keep them together)\r\n")
+	replyBadNumKeys    = []byte("-ERR ferry: bad numkeys for this command\r\n")
+	replyBadDB         = []byte("-ERR ferry: SELECT only accepts the pool's configured redis_db\r\n")
+	replyNotInt        = []byte("-ERR value is not an integer or out of range\r\n")
+	replyInputOverflow = []byte("-ERR ferry: client sent too much ahead of its replies (max_inflight and max_request_bytes exceeded), closing\r\n")
 )
 
 // onTrafficRedis parses every complete request the client sent and routes it.
@@ -40,6 +41,21 @@ func (cl *client) onTrafficRedis(c gnet.Conn) gnet.Action {
 	for off < len(buf) && !cl.closing {
 		if cl.queue.Len() >= cl.lim.maxInflight || c.OutboundBuffered() > cl.lim.softOutput {
 			cl.throttled = true // resumed by maybeResume once replies drain
+			if c.InboundBuffered() > cl.lim.maxInput {
+				// gnet keeps reading whatever we leave unparsed: a client
+				// that pipelines far beyond its in-flight cap is cut off
+				// rather than buffered without bound.
+				// Its earlier requests may wait on a stalled server, so it
+				// is closed now; the error goes out only if nothing is owed
+				// before it.
+				cl.stats.ClientErr.Inc()
+				if cl.queue.Len() == 0 {
+					cl.emit(replyInputOverflow)
+				}
+				lp.flush()
+				cl.closing = true
+				return gnet.Close
+			}
 			break
 		}
 		n, err := cl.parser.Parse(buf[off:], &cl.req)

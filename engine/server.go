@@ -293,6 +293,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if cl.lim.maxInflight <= 0 {
 		cl.lim.maxInflight = 1024
 	}
+	cl.lim.maxInput = int(lim.MaxRequestBytes) + 1<<20
 	if cl.lim.hardOutput <= 0 {
 		cl.lim.hardOutput, cl.lim.softOutput = 64<<20, 32<<20
 	}

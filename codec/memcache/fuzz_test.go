@@ -64,7 +64,7 @@ func FuzzTextParse(f *testing.F) {
 				t.Fatalf("%v: no reply", e)
 			}
 		}
-		if len(b) > 1024 {
+		if len(b) > 256 {
 			return
 		}
 		// Growing prefixes into one parser: the same outcome.
@@ -227,7 +227,7 @@ func FuzzScanTextReply(f *testing.F) {
 		case err != ErrBadReply:
 			t.Fatalf("err %v", err)
 		}
-		if len(b) > 1024 {
+		if len(b) > 256 {
 			return
 		}
 		var s TextReplyScanner

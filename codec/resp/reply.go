@@ -246,7 +246,8 @@ func validLine(t byte, body []byte) bool {
 
 func (s *ReplyScanner) finish() (int, error) {
 	n := s.pos
-	*s = ReplyScanner{}
+	// depth is 0 and the flag words are clear: left[] needs no clearing.
+	s.pos, s.line, s.need = 0, 0, 0
 	return n, nil
 }
 
