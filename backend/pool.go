@@ -7,6 +7,7 @@ package backend
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +58,7 @@ func NewPool(cfg *config.Pool) (*Pool, error) {
 		return nil, fmt.Errorf("ferry: pool %q: unknown hash %q", cfg.Name, cfg.Hash)
 	}
 	p := &Pool{Cfg: cfg, hashFn: fn, nowFn: time.Now}
-	for i, s := range cfg.Servers {
+	for i, s := range twemproxyOrder(cfg.Servers) {
 		name := s.Name
 		if name == "" {
 			name = s.Addr
@@ -185,4 +186,27 @@ func (p *Pool) onRetry() {
 	}
 	_ = p.rebuild(now)
 	p.scheduleRetryLocked()
+}
+
+// twemproxyOrder returns the servers in the order twemproxy keeps them:
+// it sorts a pool's servers by name (the configured name, else host:port,
+// else host for port 11211) while checking for duplicates, shorter names
+// first, then bytewise, and builds its distributions over that order. With
+// modula (and on ketama ties) the order decides where keys go, so ferry must
+// use the same one, not the file's.
+func twemproxyOrder(servers []config.Server) []config.Server {
+	out := slices.Clone(servers)
+	slices.SortStableFunc(out, func(a, b config.Server) int {
+		if len(a.Ident) != len(b.Ident) {
+			return len(a.Ident) - len(b.Ident)
+		}
+		switch {
+		case a.Ident < b.Ident:
+			return -1
+		case a.Ident > b.Ident:
+			return 1
+		}
+		return 0
+	})
+	return out
 }

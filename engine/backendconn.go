@@ -50,6 +50,7 @@ type backendConn struct {
 	iov     [][]byte            // to write at the end of this callback
 	dirty   bool
 	need    int // inbound bytes needed before the next reply can be complete
+	scanner resp.ReplyScanner
 
 	retryAt int64
 	backoff time.Duration
@@ -149,6 +150,7 @@ func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
 	lp := bc.lp
 	lp.tick()
 	bc.gc, bc.state, bc.need = c, stateConnected, 0
+	bc.scanner.Reset()
 	bc.backoff = 0
 	bc.stats.ServerConnections.Add(1)
 	bc.lpool.pool.ReportSuccess(bc.srv)
@@ -233,9 +235,9 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 	buf, _ := c.Peek(-1)
 	off := 0
 	for off < len(buf) {
-		n, need, err := resp.ScanReply(buf[off:])
+		n, err := bc.scanner.Scan(buf[off:])
 		if err == resp.ErrIncomplete {
-			bc.need = need
+			bc.need = bc.scanner.Need() // a large reply is not rescanned per read
 			break
 		}
 		if err != nil {

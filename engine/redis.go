@@ -3,6 +3,7 @@ package engine
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -25,6 +26,7 @@ var (
 	replyBadNumKeys    = []byte("-ERR ferry: bad numkeys for this command\r\n")
 	replyBadDB         = []byte("-ERR ferry: SELECT only accepts the pool's configured redis_db\r\n")
 	replyNotInt        = []byte("-ERR value is not an integer or out of range\r\n")
+	lolwut             = []byte("$31\r\nferry: a Redis/memcache proxy\r\n\r\n")
 	replyInputOverflow = []byte("-ERR ferry: client sent too much ahead of its replies (max_inflight and max_request_bytes exceeded), closing\r\n")
 )
 
@@ -241,6 +243,14 @@ func (cl *client) local(cmd *resp.Command, args [][]byte) {
 		cl.answer(cl.lp.srv.infoReply())
 	case "HELLO":
 		cl.hello(args)
+	case "TIME":
+		now := time.Now()
+		b := resp.AppendArrayHeader(ownedBuf(48), 2)
+		b = resp.AppendBulkString(b, strconv.FormatInt(now.Unix(), 10))
+		b = resp.AppendBulkString(b, strconv.Itoa(now.Nanosecond()/1000))
+		cl.answerOwned(b)
+	case "LOLWUT":
+		cl.answer(lolwut)
 	case "CLIENT":
 		switch {
 		case equalFold(args[1], "setname"), equalFold(args[1], "setinfo"):
@@ -258,9 +268,13 @@ func (cl *client) local(cmd *resp.Command, args [][]byte) {
 // answerBulk answers a bulk string copied from the input into the
 // request's own buffer (freed with the request).
 func (cl *client) answerBulk(b []byte) {
+	cl.answerOwned(resp.AppendBulk(ownedBuf(len(b)+24), b))
+}
+
+// answerOwned answers with a reply built in an ownedBuf buffer.
+func (cl *client) answerOwned(reply []byte) {
 	r := cl.lp.getReq()
-	r.reply = resp.AppendBulk(ownedBuf(len(b)+24), b)
-	r.replyOwned = true
+	r.reply, r.replyOwned = reply, true
 	cl.push(r)
 	cl.lp.finish(r, r.reply, false)
 }
