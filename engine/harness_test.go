@@ -50,16 +50,21 @@ func poolYAML(listen string, servers []*testutil.Proc, extra ...string) string {
 }
 
 func startProxy(t *testing.T, servers []*testutil.Proc, extra ...string) *proxy {
+	return startProxyB(t, servers, extra...)
+}
+
+// startProxyB is startProxy for tests and benchmarks.
+func startProxyB(t testing.TB, servers []*testutil.Proc, extra ...string) *proxy {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	return startProxyYAML(t, poolYAML(listen, servers, extra...), servers)
 }
 
-func startProxyYAML(t *testing.T, yaml string, servers []*testutil.Proc) *proxy {
+func startProxyYAML(t testing.TB, yaml string, servers []*testutil.Proc) *proxy {
 	t.Helper()
 	cfg, err := config.Parse("test.yml", []byte(yaml))
 	require.NoError(t, err, yaml)
-	srv, err := engine.New(cfg, engine.Options{Threads: 2, Version: "test",
+	srv, err := engine.New(cfg, engine.Options{Threads: threads(t), Version: "test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	done := make(chan error, 1)
@@ -91,4 +96,13 @@ func direct(t *testing.T, s *testutil.Proc) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIndentity: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// threads is 2 event loops for tests (cross-loop behaviour gets exercised)
+// and 1 for benchmarks (comparable with single-threaded twemproxy).
+func threads(t testing.TB) int {
+	if _, ok := t.(*testing.B); ok {
+		return 1
+	}
+	return 2
 }

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/ferry-proxy/ferry/worker"
+)
+
+// PoolSnapshot is one pool's counters summed over every event loop, with
+// twemproxy's names in the json tags.
+type PoolSnapshot struct {
+	Name              string           `json:"-"`
+	ClientEOF         uint64           `json:"client_eof"`
+	ClientErr         uint64           `json:"client_err"`
+	ClientConnections int64            `json:"client_connections"`
+	TotalConnections  uint64           `json:"total_connections"`
+	ServerEjects      uint64           `json:"server_ejects"`
+	ForwardError      uint64           `json:"forward_error"`
+	Fragments         uint64           `json:"fragments"`
+	Requests          uint64           `json:"requests"`
+	Servers           []ServerSnapshot `json:"-"`
+}
+
+// ServerSnapshot is one server's counters summed over every event loop.
+type ServerSnapshot struct {
+	Name              string `json:"-"`
+	Addr              string `json:"-"`
+	Ejected           bool   `json:"-"`
+	ServerEOF         uint64 `json:"server_eof"`
+	ServerErr         uint64 `json:"server_err"`
+	ServerTimedout    uint64 `json:"server_timedout"`
+	ServerConnections int64  `json:"server_connections"`
+	ServerEjectedAt   int64  `json:"server_ejected_at"`
+	Requests          uint64 `json:"requests"`
+	RequestBytes      uint64 `json:"request_bytes"`
+	Responses         uint64 `json:"responses"`
+	ResponseBytes     uint64 `json:"response_bytes"`
+	InQueue           int64  `json:"in_queue"`
+}
+
+// Snapshot is the proxy's statistics at one moment.
+type Snapshot struct {
+	Version          string
+	Uptime           time.Duration
+	Timestamp        time.Time
+	Loops            int
+	CurrConnections  int64 // client connections now, all pools
+	TotalConnections uint64
+	Pools            []PoolSnapshot
+}
+
+// Stats merges every loop's shard. Each counter is read atomically; the
+// snapshot as a whole is not a single instant (twemproxy's is not either).
+func (s *Server) Stats() Snapshot {
+	now := time.Now()
+	snap := Snapshot{Version: s.opts.Version, Uptime: now.Sub(s.started), Timestamp: now}
+	s.mu.Lock()
+	shards := make([]*worker.Stats, len(s.loopList))
+	for i, lp := range s.loopList {
+		shards[i] = lp.stats
+	}
+	s.mu.Unlock()
+	snap.Loops = len(shards)
+	for pi, p := range s.pools {
+		ps := PoolSnapshot{Name: p.Cfg.Name, Servers: make([]ServerSnapshot, len(p.Servers))}
+		for si, srv := range p.Servers {
+			ps.Servers[si] = ServerSnapshot{Name: srv.Name, Addr: srv.Addr, Ejected: srv.Ejected(now.UnixNano())}
+		}
+		for _, sh := range shards {
+			pst := &sh.Pools[pi]
+			ps.ClientEOF += pst.ClientEOF.Load()
+			ps.ClientErr += pst.ClientErr.Load()
+			ps.ClientConnections += pst.ClientConnections.Load()
+			ps.TotalConnections += pst.TotalConnections.Load()
+			ps.ForwardError += pst.ForwardError.Load()
+			ps.Fragments += pst.Fragments.Load()
+			ps.Requests += pst.Requests.Load()
+			for si := range p.Servers {
+				sst := &sh.Servers[pi][si]
+				out := &ps.Servers[si]
+				out.ServerEOF += sst.ServerEOF.Load()
+				out.ServerErr += sst.ServerErr.Load()
+				out.ServerTimedout += sst.ServerTimedout.Load()
+				out.ServerConnections += sst.ServerConnections.Load()
+				out.Requests += sst.Requests.Load()
+				out.RequestBytes += sst.RequestBytes.Load()
+				out.Responses += sst.Responses.Load()
+				out.ResponseBytes += sst.ResponseBytes.Load()
+				out.InQueue += sst.InQueue.Load()
+			}
+		}
+		for _, srv := range p.Servers {
+			ps.ServerEjects += srv.Ejects.Load()
+		}
+		snap.CurrConnections += ps.ClientConnections
+		snap.TotalConnections += ps.TotalConnections
+		snap.Pools = append(snap.Pools, ps)
+	}
+	return snap
+}
