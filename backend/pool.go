@@ -55,7 +55,7 @@ type Pool struct {
 func NewPool(cfg *config.Pool) (*Pool, error) {
 	fn, ok := hash.Lookup(cfg.Hash)
 	if !ok {
-		return nil, fmt.Errorf("ferry: pool %q: unknown hash %q", cfg.Name, cfg.Hash)
+		return nil, fmt.Errorf("pool %q: unknown hash %q", cfg.Name, cfg.Hash)
 	}
 	p := &Pool{Cfg: cfg, hashFn: fn, nowFn: time.Now}
 	for i, s := range twemproxyOrder(cfg.Servers) {
@@ -143,7 +143,7 @@ func (p *Pool) rebuild(now int64) error {
 	}
 	sel, err := hash.NewSelector(p.Cfg.Distribution, p.hashFn, p.nodes, live)
 	if err != nil {
-		return fmt.Errorf("ferry: pool %q: %w", p.Cfg.Name, err)
+		return fmt.Errorf("pool %q: %w", p.Cfg.Name, err)
 	}
 	p.sel.Store(sel)
 	return nil

@@ -83,7 +83,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	for i, pc := range cfg.Pools {
 		if !pc.Redis {
-			return nil, fmt.Errorf("ferry: pool %q: protocol %q is not served yet (only redis pools)", pc.Name, pc.Protocol)
+			return nil, fmt.Errorf("pool %q: protocol %q is not served yet (only redis pools)", pc.Name, pc.Protocol)
 		}
 		p, err := backend.NewPool(pc)
 		if err != nil {
@@ -97,7 +97,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		} else {
 			ta, err := net.ResolveTCPAddr("tcp", pc.Listen)
 			if err != nil {
-				return nil, fmt.Errorf("ferry: pool %q: listen %q: %w", pc.Name, pc.Listen, err)
+				return nil, fmt.Errorf("pool %q: listen %q: %w", pc.Name, pc.Listen, err)
 			}
 			s.addrs = append(s.addrs, "tcp://"+ta.String())
 			if ta.IP == nil || ta.IP.IsUnspecified() {
@@ -118,7 +118,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // them (nil after Stop).
 func (s *Server) Serve() error {
 	defer close(s.stopped)
+	reusePort := false
+	for _, pc := range s.cfg.Pools {
+		reusePort = reusePort || pc.ReusePort
+	}
 	err := gnet.Rotate(s, s.addrs,
+		gnet.WithReusePort(reusePort),
 		gnet.WithNumEventLoop(s.opts.Threads),
 		gnet.WithLockOSThread(s.opts.LockOSThread),
 		gnet.WithReuseAddr(true),
