@@ -56,6 +56,9 @@
 //     default 0 = never.
 //   - max_multibulk_len: largest array (multibulk) count a Redis client may
 //     declare; default [DefaultMaxArrayLen] (1<<20).
+//   - max_value_bytes: largest value a memcache client may store (memcached's
+//     item size limit, -I); default [DefaultMaxValueBytes] (1 MiB). Larger
+//     values are refused from the command line, before they are buffered.
 //
 // All byte sizes and counts are unsigned decimal integers like twemproxy's
 // numbers and must be greater than 0.
@@ -95,6 +98,8 @@ const (
 	DefaultMaxInflight = 1024
 	// DefaultMaxOutputBytes (ferry) bounds buffered replies per client.
 	DefaultMaxOutputBytes int64 = 64 << 20
+	// DefaultMaxValueBytes (ferry) is memcached's default item size limit.
+	DefaultMaxValueBytes = 1 << 20
 	// DefaultMaxArrayLen (ferry) bounds a declared Redis array count
 	// (the limit Redis itself used before 7.0).
 	DefaultMaxArrayLen = 1 << 20
@@ -188,6 +193,7 @@ type Limits struct {
 	MaxOutputBytes    int64         // `max_output_bytes`, default 64 MiB
 	ClientIdleTimeout time.Duration // `client_idle_timeout` (ms), default 0 = none
 	MaxArrayLen       int           // `max_multibulk_len`, default 1<<20
+	MaxValueBytes     int           // `max_value_bytes` (memcache), default 1 MiB
 }
 
 // DefaultLimits returns the limits of a pool that sets none.
@@ -197,6 +203,7 @@ func DefaultLimits() Limits {
 		MaxInflight:     DefaultMaxInflight,
 		MaxOutputBytes:  DefaultMaxOutputBytes,
 		MaxArrayLen:     DefaultMaxArrayLen,
+		MaxValueBytes:   DefaultMaxValueBytes,
 	}
 }
 

@@ -272,7 +272,7 @@ func TestDefaults(t *testing.T) {
 		Servers:           []Server{tcp(4, "10.0.0.1", 11211, 1, "", "10.0.0.1")},
 		Limits: Limits{
 			MaxRequestBytes: 64 << 20, MaxInflight: 1024, MaxOutputBytes: 64 << 20,
-			ClientIdleTimeout: 0, MaxArrayLen: 1 << 20,
+			ClientIdleTimeout: 0, MaxArrayLen: 1 << 20, MaxValueBytes: 1 << 20,
 		},
 	}, cfg.Pools[0])
 }
@@ -446,6 +446,7 @@ func TestExtensions(t *testing.T) {
   max_output_bytes: 8589934592
   client_idle_timeout: 30000
   max_multibulk_len: 1000
+  max_value_bytes: 2048
   servers:
    - 127.0.0.1:2:1
 r2:
@@ -471,7 +472,7 @@ mt:
 	assert.Equal(t, "redis", r.Protocol)
 	assert.Equal(t, Limits{
 		MaxRequestBytes: 1 << 20, MaxInflight: 16, MaxOutputBytes: 8 << 30,
-		ClientIdleTimeout: 30 * time.Second, MaxArrayLen: 1000,
+		ClientIdleTimeout: 30 * time.Second, MaxArrayLen: 1000, MaxValueBytes: 2048,
 	}, r.Limits)
 	assert.True(t, cfg.Pool("r2").Redis)
 	assert.False(t, cfg.Pool("mb").Redis)

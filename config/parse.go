@@ -252,6 +252,7 @@ func init() {
 		"max_output_bytes":    int64Field(func(p *Pool) *int64 { return &p.Limits.MaxOutputBytes }),
 		"client_idle_timeout": msField(func(p *Pool) *time.Duration { return &p.Limits.ClientIdleTimeout }),
 		"max_multibulk_len":   intField(func(p *Pool) *int { return &p.Limits.MaxArrayLen }, 1),
+		"max_value_bytes":     intField(func(p *Pool) *int { return &p.Limits.MaxValueBytes }, 1),
 	}
 }
 

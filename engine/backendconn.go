@@ -9,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/ferry-proxy/ferry/codec/memcache"
 	"github.com/ferry-proxy/ferry/codec/resp"
 	"github.com/ferry-proxy/ferry/ring"
 	"github.com/ferry-proxy/ferry/worker"
@@ -48,9 +49,12 @@ type backendConn struct {
 	fifo    ring.FIFO[*request] // written, waiting for their replies (in order)
 	pending []*request          // waiting for the dial to finish (own their bytes)
 	iov     [][]byte            // to write at the end of this callback
+	scratch []byte              // gather's copy of small pieces
 	dirty   bool
 	need    int // inbound bytes needed before the next reply can be complete
+	proto   protocol
 	scanner resp.ReplyScanner
+	text    memcache.TextReplyScanner
 
 	retryAt int64
 	backoff time.Duration
@@ -64,7 +68,8 @@ type dialCtx struct {
 }
 
 func newBackendConn(lp *loop, lpool *loopPool, pool, srv int) *backendConn {
-	return &backendConn{lp: lp, lpool: lpool, pool: pool, srv: srv, stats: &lp.stats.Servers[pool][srv]}
+	return &backendConn{lp: lp, lpool: lpool, pool: pool, srv: srv, stats: &lp.stats.Servers[pool][srv],
+		proto: poolProtocol(lpool.pool.Cfg)}
 }
 
 func (bc *backendConn) addr() string { return bc.lpool.pool.Servers[bc.srv].Addr }
@@ -78,16 +83,13 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 	r.sentAt = lp.now
 	switch bc.state {
 	case stateConnected:
-		bc.fifo.Push(r)
-		bc.iov = append(bc.iov, raw)
-		bc.stats.Requests.Inc()
-		bc.stats.RequestBytes.Add(uint64(len(raw)))
+		bc.send(r, raw)
 		lp.markBackend(bc)
 		return
 	case stateDown:
 		if lp.now < bc.retryAt {
 			lp.stats.Pools[bc.pool].ForwardError.Inc()
-			lp.complete(r, bc.errReply(), false)
+			bc.failOne(r, bc.errReply())
 			return
 		}
 		bc.dial()
@@ -96,13 +98,40 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 	}
 	// connecting: keep our own copy of the bytes until the socket is ready
 	if len(bc.pending) >= maxPending {
-		lp.complete(r, errBackendQueueFull, false)
+		bc.failOne(r, bc.protoError("too many requests waiting for a server connection"))
 		return
 	}
 	if r.out == nil {
 		r.out = append(ownedBuf(len(raw)), raw...)
 	}
 	bc.pending = append(bc.pending, r)
+}
+
+// send queues raw for this callback's writev. A request that expects a
+// reply waits in the FIFO for it; a noreply one is done as soon as it is
+// on its way.
+func (bc *backendConn) send(r *request, raw []byte) {
+	bc.iov = append(bc.iov, raw)
+	bc.stats.Requests.Inc()
+	bc.stats.RequestBytes.Add(uint64(len(raw)))
+	if r.noreply {
+		bc.lp.complete(r, nil, false)
+		return
+	}
+	bc.fifo.Push(r)
+}
+
+// failOne fails one request with base, the pool protocol's error reply
+// (binary errors are built per request: they carry its opcode and opaque).
+// A noreply request fails silently, as the client asked.
+func (bc *backendConn) failOne(r *request, base []byte) {
+	switch {
+	case r.noreply:
+		base = nil
+	case bc.proto == protoMemcacheBinary && r.parent == nil:
+		base = memcache.AppendBinaryError(nil, r.binOp, memcache.StatusTemporaryError, r.binOpaque, string(base))
+	}
+	bc.lp.complete(r, base, false)
 }
 
 // dial starts connecting off the loop; the socket is enrolled back on this
@@ -169,9 +198,7 @@ func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
 			continue
 		}
 		r.sentAt = lp.now
-		bc.fifo.Push(r)
-		bc.iov = append(bc.iov, r.out)
-		bc.stats.Requests.Inc()
+		bc.send(r, r.out)
 	}
 	lp.markBackend(bc)
 	lp.flush()
@@ -203,7 +230,7 @@ func (bc *backendConn) flush() {
 		bc.clearIov()
 		return
 	}
-	iov := bc.iov
+	iov := gather(bc.iov, &bc.scratch)
 	for len(iov) > 0 && bc.state == stateConnected {
 		n := len(iov)
 		if n > maxIovecs {
@@ -235,9 +262,15 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 	buf, _ := c.Peek(-1)
 	off := 0
 	for off < len(buf) {
-		n, err := bc.scanner.Scan(buf[off:])
-		if err == resp.ErrIncomplete {
-			bc.need = bc.scanner.Need() // a large reply is not rescanned per read
+		head, ok := bc.fifo.Peek()
+		if !ok {
+			lp.flush()
+			bc.abort(c, errors.New("reply without a request"))
+			return gnet.Close
+		}
+		n, need, err := bc.scan(head, buf[off:])
+		if err == resp.ErrIncomplete || err == memcache.ErrIncomplete {
+			bc.need = need // a large reply is not rescanned per read
 			break
 		}
 		if err != nil {
@@ -246,12 +279,7 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 			return gnet.Close
 		}
 		bc.need = 0
-		r, ok := bc.fifo.Pop()
-		if !ok {
-			lp.flush()
-			bc.abort(c, errors.New("reply without a request"))
-			return gnet.Close
-		}
+		r, _ := bc.fifo.Pop()
 		reply := buf[off : off+n]
 		off += n
 		bc.stats.Responses.Inc()
@@ -266,6 +294,9 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 			lp.putReq(r)
 			continue
 		}
+		if bc.proto == protoMemcacheBinary {
+			reply = binaryReply(r, reply)
+		}
 		lp.complete(r, reply, true)
 	}
 	lp.flush()
@@ -273,6 +304,18 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 		_, _ = c.Discard(off)
 	}
 	return gnet.None
+}
+
+// scan finds the end of the reply to r at the start of b.
+func (bc *backendConn) scan(r *request, b []byte) (n, need int, err error) {
+	switch bc.proto {
+	case protoRedis:
+		n, err = bc.scanner.Scan(b)
+		return n, bc.scanner.Need(), err
+	case protoMemcache:
+		return bc.text.Scan(r.mcCmd, b)
+	}
+	return memcache.ScanBinaryReply(b)
 }
 
 // abort marks the connection failed before the current callback returns
@@ -318,6 +361,8 @@ func (bc *backendConn) fail(err error) {
 	bc.state = stateDown
 	bc.gc = nil
 	bc.need = 0
+	bc.scanner.Reset()
+	bc.text.Reset()
 	bc.lastErr = err
 	if bc.backoff == 0 {
 		bc.backoff = minBackoff
@@ -339,12 +384,12 @@ func (bc *backendConn) fail(err error) {
 			lp.putReq(r)
 			continue
 		}
-		lp.complete(r, reply, false)
+		bc.failOne(r, reply)
 	}
 	pending := bc.pending
 	bc.pending = bc.pending[:0]
 	for _, r := range pending {
-		lp.complete(r, reply, false)
+		bc.failOne(r, reply)
 	}
 }
 
@@ -354,7 +399,19 @@ func (bc *backendConn) errReply() []byte {
 	if bc.lastErr != nil {
 		msg += ": " + bc.lastErr.Error()
 	}
-	return resp.AppendError(nil, "ERR "+msg)
+	return bc.protoError(msg)
+}
+
+// protoError is msg as an error reply in the pool's protocol; for binary
+// it is the message only (failOne builds the packet per request).
+func (bc *backendConn) protoError(msg string) []byte {
+	switch bc.proto {
+	case protoRedis:
+		return resp.AppendError(nil, "ERR "+msg)
+	case protoMemcache:
+		return memcache.AppendServerError(nil, msg)
+	}
+	return []byte(msg)
 }
 
 // checkTimeout fails the connection when its oldest request has waited
@@ -382,5 +439,3 @@ func (bc *backendConn) checkTimeout() {
 		bc.fail(fmt.Errorf("connect timed out after %v", timeout))
 	}
 }
-
-var errBackendQueueFull = []byte("-ERR ferry: too many requests waiting for a server connection\r\n")

@@ -18,13 +18,17 @@ type client struct {
 	slot  int // index in lp.clients
 	open  bool
 
+	proto  protocol
 	parser resp.Parser
 	req    resp.Request
-	need   int // inbound bytes needed before the partial request can complete
+	mc     *mcState // memcache parsers (nil on redis pools)
+	need   int      // inbound bytes needed before the partial request can complete
+	skip   int      // inbound bytes still to drop (the value of a refused request)
 
-	queue ring.FIFO[*request] // requests in the order they came
-	iov   [][]byte            // replies to write at the end of this callback
-	dirty bool
+	queue   ring.FIFO[*request] // requests in the order they came
+	iov     [][]byte            // replies to write at the end of this callback
+	scratch []byte              // gather's copy of small replies
+	dirty   bool
 
 	authed     bool
 	closing    bool // close once the queue has drained (QUIT, protocol error)
@@ -44,10 +48,99 @@ type clientLimits struct {
 	redisDB     int
 }
 
+// onTraffic is the client read path shared by every protocol: parse every
+// complete request, route it, then write what this produced in one go.
+func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
+	lp := cl.lp
+	if cl.skip > 0 {
+		k := min(cl.skip, c.InboundBuffered())
+		if k > 0 {
+			_, _ = c.Discard(k)
+			cl.skip -= k
+		}
+		if cl.skip > 0 {
+			return gnet.None
+		}
+	}
+	if cl.need > 0 && c.InboundBuffered() < cl.need {
+		return gnet.None
+	}
+	lp.tick()
+	cl.lastActive = lp.now
+	buf, _ := c.Peek(-1)
+	off := 0
+	for off < len(buf) && !cl.closing {
+		if cl.queue.Len() >= cl.lim.maxInflight || c.OutboundBuffered() > cl.lim.softOutput {
+			cl.throttled = true // resumed by maybeResume once replies drain
+			if c.InboundBuffered() > cl.lim.maxInput {
+				// gnet keeps reading whatever we leave unparsed: a client
+				// that pipelines far beyond its in-flight cap is cut off
+				// rather than buffered without bound. Its earlier requests
+				// may wait on a stalled server, so it is closed now; the
+				// error goes out only if nothing is owed before it.
+				cl.stats.ClientErr.Inc()
+				if cl.queue.Len() == 0 {
+					cl.emit(cl.overflowReply())
+				}
+				lp.flush()
+				cl.closing = true
+				return gnet.Close
+			}
+			break
+		}
+		var n int
+		var complete bool
+		switch cl.proto {
+		case protoRedis:
+			n, complete = cl.nextRedis(buf[off:])
+		case protoMemcache:
+			n, complete = cl.nextText(buf[off:])
+		default:
+			n, complete = cl.nextBinary(buf[off:])
+		}
+		if !complete {
+			break
+		}
+		cl.need = 0
+		off += n
+		if off > len(buf) { // a refused value longer than what has arrived
+			cl.skip = off - len(buf)
+			off = len(buf)
+		}
+	}
+	lp.flush()
+	if cl.open && off > 0 { // Discard(0) would drop everything
+		_, _ = c.Discard(off)
+	}
+	return gnet.None
+}
+
+// protocolError answers reply after the replies already owed and closes
+// the client: its stream cannot be resynced.
+func (cl *client) protocolError(reply []byte) {
+	cl.need = 0
+	cl.stats.ClientErr.Inc()
+	r := cl.lp.getReq()
+	cl.push(r)
+	r.closeAfter = true
+	cl.lp.finish(r, reply, false)
+	cl.closing = true
+}
+
+func (cl *client) overflowReply() []byte {
+	switch cl.proto {
+	case protoRedis:
+		return replyInputOverflow
+	case protoMemcache:
+		return replyMCInputOverflow
+	}
+	return nil // binary: no request to answer; the close says it
+}
+
 // emit queues reply bytes for this client's next write. b must stay valid
 // until the loop flushes.
 func (cl *client) emit(b []byte) {
-	if !cl.open {
+	if !cl.open || len(b) == 0 {
 		return
 	}
 	cl.iov = append(cl.iov, b)
@@ -82,6 +175,7 @@ func (lp *loop) finish(r *request, reply []byte, copyIfWait bool) {
 	cl.emit(reply)
 	if r.closeAfter {
 		cl.closing = true
+		lp.markClient(cl) // its flush closes it, even with nothing to write
 	}
 	lp.release(r)
 	for {
@@ -93,6 +187,7 @@ func (lp *loop) finish(r *request, reply []byte, copyIfWait bool) {
 		cl.emit(next.reply)
 		if next.closeAfter {
 			cl.closing = true
+			lp.markClient(cl)
 		}
 		lp.release(next)
 	}
@@ -125,7 +220,7 @@ func (cl *client) flush() {
 		cl.clearIov()
 		return
 	}
-	iov := cl.iov
+	iov := gather(cl.iov, &cl.scratch)
 	for len(iov) > 0 && cl.open {
 		n := len(iov)
 		if n > maxIovecs {

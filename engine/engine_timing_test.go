@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -79,4 +80,54 @@ func BenchmarkDirectGET(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchMC is benchRoundTrips for a memcache pool in front of one memcached.
+func benchMC(b *testing.B, protocol string, depth int, req, reply []byte) {
+	servers := []*testutil.Proc{testutil.StartMemcached(b)}
+	listen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(b))
+	p := startProxyYAML(b, mcPoolYAML(listen, protocol, servers), servers)
+	c, err := net.Dial("tcp", p.addr)
+	require.NoError(b, err)
+	defer c.Close()
+	batch := bytes.Repeat(req, depth)
+	want := bytes.Repeat(reply, depth)
+	got := make([]byte, len(want))
+	for i := 0; i < 2000; i++ {
+		_, _ = c.Write(batch)
+		_, err := io.ReadFull(c, got)
+		require.NoError(b, err)
+	}
+	require.Equal(b, want, got)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += depth {
+		if _, err := c.Write(batch); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkProxyMemcacheTextGET(b *testing.B) {
+	benchMC(b, "memcache", 16, []byte("get bench:key\r\n"), []byte("END\r\n"))
+}
+
+func BenchmarkProxyMemcacheTextSET(b *testing.B) {
+	benchMC(b, "memcache", 16, []byte("set bench:key 0 0 32\r\n0123456789abcdef0123456789abcdef\r\n"), []byte("STORED\r\n"))
+}
+
+func BenchmarkProxyMemcacheBinaryGET(b *testing.B) {
+	req := encodeBin(0x00, 7, nil, []byte("bench:nokey"), nil)
+	reply := []byte{0x81, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 'N', 'o', 't', ' ', 'f', 'o', 'u', 'n', 'd'}
+	benchMC(b, "memcache_binary", 16, req, reply)
+}
+
+func BenchmarkProxyMemcacheBinarySET(b *testing.B) {
+	req := encodeBin(0x11, 7, setExtras(0, 0), []byte("bench:key"), []byte("0123456789abcdef0123456789abcdef")) // setq
+	noop := encodeBin(0x0a, 8, nil, nil, nil)
+	reply := []byte{0x81, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0}
+	benchMC(b, "memcache_binary", 1, append(bytes.Repeat(req, 15), noop...), reply)
 }

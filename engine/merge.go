@@ -99,6 +99,10 @@ func (lp *loop) fragOf(n int) []int32 {
 // fragment that failed makes the whole command fail with its error: the
 // client never gets a partial result passed off as success.
 func (lp *loop) merge(p *request) {
+	if p.mcMerge {
+		lp.mergeText(p)
+		return
+	}
 	for _, f := range p.frags {
 		if resp.IsError(f.reply) {
 			lp.finish(p, f.reply, true)

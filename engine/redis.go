@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/ferry-proxy/ferry/codec/resp"
 )
 
@@ -30,68 +28,26 @@ var (
 	replyInputOverflow = []byte("-ERR ferry: client sent too much ahead of its replies (max_inflight and max_request_bytes exceeded), closing\r\n")
 )
 
-// onTrafficRedis parses every complete request the client sent and routes it.
-func (cl *client) onTrafficRedis(c gnet.Conn) gnet.Action {
-	lp := cl.lp
-	if cl.need > 0 && c.InboundBuffered() < cl.need {
-		return gnet.None
-	}
-	lp.tick()
-	cl.lastActive = lp.now
-	buf, _ := c.Peek(-1)
-	off := 0
-	for off < len(buf) && !cl.closing {
-		if cl.queue.Len() >= cl.lim.maxInflight || c.OutboundBuffered() > cl.lim.softOutput {
-			cl.throttled = true // resumed by maybeResume once replies drain
-			if c.InboundBuffered() > cl.lim.maxInput {
-				// gnet keeps reading whatever we leave unparsed: a client
-				// that pipelines far beyond its in-flight cap is cut off
-				// rather than buffered without bound.
-				// Its earlier requests may wait on a stalled server, so it
-				// is closed now; the error goes out only if nothing is owed
-				// before it.
-				cl.stats.ClientErr.Inc()
-				if cl.queue.Len() == 0 {
-					cl.emit(replyInputOverflow)
-				}
-				lp.flush()
-				cl.closing = true
-				return gnet.Close
-			}
-			break
+// nextRedis parses and routes the first request in b. It returns the bytes
+// consumed, and false when b holds only part of a request.
+func (cl *client) nextRedis(b []byte) (int, bool) {
+	n, err := cl.parser.Parse(b, &cl.req)
+	if err != nil {
+		if err == resp.ErrIncomplete {
+			cl.need = cl.parser.Need()
+			return 0, false
 		}
-		n, err := cl.parser.Parse(buf[off:], &cl.req)
-		if err != nil {
-			if err == resp.ErrIncomplete {
-				cl.need = cl.parser.Need()
-				break
-			}
-			// The stream cannot be resynced: answer the error after the
-			// replies already owed, then close.
-			cl.need = 0
-			cl.stats.ClientErr.Inc()
-			r := lp.getReq()
-			cl.push(r)
-			r.closeAfter = true
-			lp.finish(r, protocolErrorReply(err), false)
-			cl.closing = true
-			off = len(buf)
-			break
-		}
-		cl.need = 0
-		if len(cl.req.Args) == 0 { // "*0", "*-1" or a blank line: redis ignores them
-			off += n
-			continue
-		}
-		cl.stats.Requests.Inc()
-		cl.dispatch(&cl.req, buf[off:off+n])
-		off += n
+		// The stream cannot be resynced: answer the error after the
+		// replies already owed, then close.
+		cl.protocolError(protocolErrorReply(err))
+		return len(b), true
 	}
-	lp.flush()
-	if cl.open && off > 0 { // Discard(0) would drop everything
-		_, _ = c.Discard(off)
+	if len(cl.req.Args) == 0 { // "*0", "*-1" or a blank line: redis ignores them
+		return n, true
 	}
-	return gnet.None
+	cl.stats.Requests.Inc()
+	cl.dispatch(&cl.req, b[:n])
+	return n, true
 }
 
 func protocolErrorReply(err error) []byte {

@@ -3,6 +3,7 @@ package engine
 import (
 	"github.com/bytedance/gopkg/lang/mcache"
 
+	"github.com/ferry-proxy/ferry/codec/memcache"
 	"github.com/ferry-proxy/ferry/codec/resp"
 )
 
@@ -43,6 +44,17 @@ type request struct {
 	internal bool
 	// closeAfter closes the client once this reply has been written (QUIT).
 	closeAfter bool
+
+	// memcache
+	noreply   bool             // text noreply: the server sends nothing back
+	mcCmd     memcache.TextCmd // text: tells the reply scanner where the reply ends
+	binOp     memcache.Opcode  // binary: the client's opcode
+	binOpaque uint32
+	binQuiet  bool // binary: a quiet request sent loud (see binaryReply)
+	mcMerge   bool // parent of a split text retrieval
+	mcVals    memcache.TextValues
+	peek      memcache.TextValue
+	hasPeek   bool
 }
 
 func (r *request) setOwnedReply(b []byte) {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ferry-proxy/ferry/backend"
+	"github.com/ferry-proxy/ferry/codec/memcache"
 	"github.com/ferry-proxy/ferry/codec/resp"
 	"github.com/ferry-proxy/ferry/config"
 )
@@ -57,6 +58,8 @@ type Server struct {
 
 	tickEvery  time.Duration
 	helloReply []byte
+	mcVersion  []byte // text "VERSION ...\r\n"
+	binVersion []byte // binary version body
 	started    time.Time
 	serveErr   error
 }
@@ -82,9 +85,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		started:   time.Now(),
 	}
 	for i, pc := range cfg.Pools {
-		if !pc.Redis {
-			return nil, fmt.Errorf("pool %q: protocol %q is not served yet (only redis pools)", pc.Name, pc.Protocol)
-		}
 		p, err := backend.NewPool(pc)
 		if err != nil {
 			return nil, err
@@ -111,6 +111,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 	}
 	s.helloReply = buildHello(opts.Version)
+	s.mcVersion = []byte("VERSION ferry-" + opts.Version + "\r\n")
+	s.binVersion = []byte("ferry-" + opts.Version)
 	return s, nil
 }
 
@@ -302,11 +304,22 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if cl.lim.hardOutput <= 0 {
 		cl.lim.hardOutput, cl.lim.softOutput = 64<<20, 32<<20
 	}
-	cl.parser.SetLimits(resp.Limits{
-		MaxArgs:         lim.MaxArrayLen,
-		MaxRequestBytes: int(lim.MaxRequestBytes),
-		MaxBulkLen:      int(lim.MaxRequestBytes),
-	})
+	cl.proto = poolProtocol(pc)
+	switch cl.proto {
+	case protoRedis:
+		cl.parser.SetLimits(resp.Limits{
+			MaxArgs:         lim.MaxArrayLen,
+			MaxRequestBytes: int(lim.MaxRequestBytes),
+			MaxBulkLen:      int(lim.MaxRequestBytes),
+		})
+	default:
+		cl.mc = &mcState{}
+		ml := memcache.Limits{MaxValueLen: lim.MaxValueBytes}
+		cl.mc.text.Limits = ml
+		cl.mc.bin.Limits = ml
+		cl.lim.needsAuth = false
+		cl.lim.maxInput = lim.MaxValueBytes + 2<<20
+	}
 	cl.stats.ClientConnections.Add(1)
 	cl.stats.TotalConnections.Inc()
 	lp.addClient(cl)
@@ -318,7 +331,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *client:
-		return x.onTrafficRedis(c)
+		return x.onTraffic(c)
 	case *dialCtx:
 		return x.bc.onTraffic(c)
 	}
@@ -336,6 +349,16 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.bc.onClose(c, err)
 	}
 	return gnet.None
+}
+
+func poolProtocol(pc *config.Pool) protocol {
+	switch {
+	case pc.Redis:
+		return protoRedis
+	case pc.Protocol == config.ProtocolMemcacheBinary:
+		return protoMemcacheBinary
+	}
+	return protoMemcache
 }
 
 func (s *Server) infoReply() []byte {

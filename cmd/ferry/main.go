@@ -39,11 +39,27 @@ Options (twemproxy's short flags work as in nutcracker):
       --threads N           event loops, each on its own core (default GOMAXPROCS = %d)
       --lock-os-thread      lock every event loop to an OS thread
       --cpu-affinity        pin event loop i to CPU i (implies --lock-os-thread)
+      --admin ADDR          admin HTTP server address (default 127.0.0.1:22223;
+                            "" or "off" disables it). It serves /metrics
+                            (Prometheus), /stats (twemproxy's JSON), /healthz,
+                            /config (the running configuration file) and
+                            /debug/pprof/
+  -s, --stats-port N        twemproxy's raw TCP stats port: every connection gets
+                            the /stats JSON document, then is closed (default
+                            22222; 0 disables it)
+  -a, --stats-addr ADDR     address the stats port listens on (default 127.0.0.1;
+                            twemproxy's default is 0.0.0.0: give -a 0.0.0.0 to
+                            expose the stats to other hosts as it does)
+  -i, --stats-interval MS   accepted for twemproxy compatibility and ignored:
+                            twemproxy aggregates its stats every MS milliseconds
+                            (default 30000), ferry merges its counters on every
+                            request for them, so they are always current
 
 Signals: SIGTERM and SIGINT stop ferry (open connections are closed);
 SIGHUP reopens the log file.
 
-Exit status: 0 on success, 1 on a bad configuration or a start failure.
+Exit status: 0 on success, 1 on a bad configuration or a start failure
+(including an admin or stats address that cannot be bound).
 `
 
 type options struct {
@@ -51,10 +67,23 @@ type options struct {
 	confFile, output, pidFile string
 	verbose, threads          int
 	lockOSThread, cpuAffinity bool
+	adminAddr, statsAddr      string
+	statsPort, statsInterval  int
 }
 
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	o := &options{}
+// Defaults of the operational listeners. twemproxy's stats port listens on
+// 0.0.0.0; ferry's default is loopback only, so its counters and pool
+// layout are not published to the network unless asked for (-a 0.0.0.0).
+const (
+	defaultAdminAddr     = "127.0.0.1:22223"
+	defaultStatsPort     = 22222
+	defaultStatsAddr     = "127.0.0.1"
+	defaultStatsInterval = 30000 // ms, twemproxy's; ignored
+)
+
+// newFlagSet defines every flag, storing into o. The usage text is written
+// by hand (usageText); a test checks that it names every flag defined here.
+func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("ferry", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	both := func(p *bool, short, long string) { fs.BoolVar(p, short, false, ""); fs.BoolVar(p, long, false, "") }
@@ -72,6 +101,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.threads, "threads", runtime.GOMAXPROCS(0), "")
 	fs.BoolVar(&o.lockOSThread, "lock-os-thread", false, "")
 	fs.BoolVar(&o.cpuAffinity, "cpu-affinity", false, "")
+	fs.StringVar(&o.adminAddr, "admin", defaultAdminAddr, "")
+	fs.IntVar(&o.statsPort, "s", defaultStatsPort, "")
+	fs.IntVar(&o.statsPort, "stats-port", defaultStatsPort, "")
+	fs.StringVar(&o.statsAddr, "a", defaultStatsAddr, "")
+	fs.StringVar(&o.statsAddr, "stats-addr", defaultStatsAddr, "")
+	fs.IntVar(&o.statsInterval, "i", defaultStatsInterval, "")
+	fs.IntVar(&o.statsInterval, "stats-interval", defaultStatsInterval, "")
+	return fs
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -80,6 +122,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.threads < 1 {
 		return nil, fmt.Errorf("--threads must be at least 1, got %d", o.threads)
+	}
+	if o.statsPort < 0 || o.statsPort > 65535 {
+		return nil, fmt.Errorf("--stats-port must be 0 (off) to 65535, got %d", o.statsPort)
+	}
+	if o.statsInterval < 0 {
+		return nil, fmt.Errorf("--stats-interval must not be negative, got %d", o.statsInterval)
+	}
+	if o.adminAddr == "off" {
+		o.adminAddr = ""
 	}
 	return o, nil
 }
@@ -100,7 +151,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "This is ferry-%s\n", version)
 		return 0
 	}
-	cfg, err := config.Load(o.confFile)
+	// The text is kept for the admin server's /config.
+	confText, err := os.ReadFile(o.confFile)
+	var cfg *config.Config
+	if err == nil {
+		cfg, err = config.Parse(o.confFile, confText)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry: configuration file '%s' syntax is invalid\n%v\n", o.confFile, err)
 		return 1
@@ -155,6 +211,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Info("pool listening", "pool", p.Name, "listen", p.Listen, "servers", len(p.Servers), "threads", o.threads)
 	}
 
+	adm, err := startAdmin(o, srv, confText, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "ferry: cannot start: %v\n", err)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Stop(ctx)
+		cancel()
+		return 1
+	}
+	defer stopAdmin(adm, log)
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for {
@@ -175,6 +241,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				continue
 			}
 			log.Info("stopping", "signal", sig.String())
+			stopAdmin(adm, log)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err := srv.Stop(ctx)
 			cancel()

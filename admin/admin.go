@@ -1,0 +1,253 @@
+// Package admin serves ferry's operational endpoints: an HTTP server with
+// Prometheus metrics, twemproxy-style JSON stats, a health check, pprof and
+// the running configuration, and twemproxy's raw TCP stats port (one JSON
+// document written on connect, then close).
+//
+// Everything here is off the data path: a scrape merges the engine's
+// per-loop counter shards (engine.Server.Stats) and never touches a loop.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-proxy/ferry/engine"
+)
+
+// Source is what the admin endpoints read; *engine.Server implements it.
+type Source interface {
+	Stats() engine.Snapshot
+}
+
+// Options configure [Start].
+type Options struct {
+	// HTTPAddr is the admin HTTP address (host:port); "" disables it.
+	HTTPAddr string
+	// StatsAddr is twemproxy's raw TCP stats address (host:port); ""
+	// disables it.
+	StatsAddr string
+	// Source gives the statistics. Required.
+	Source Source
+	// Config is the running configuration file's text, served by /config.
+	// [Server.SetConfig] replaces it (after a reload).
+	Config []byte
+	// Hostname is the stats JSON's "source"; default os.Hostname().
+	Hostname string
+	// Logger receives accept errors and the like; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a running admin HTTP server and/or raw stats listener.
+type Server struct {
+	src      Source
+	hostname string
+	log      *slog.Logger
+	config   atomic.Pointer[[]byte]
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+	statsLn net.Listener
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// Start binds the configured listeners (a bind failure is returned and
+// nothing is left open) and serves them in the background until Close.
+func Start(o Options) (*Server, error) {
+	if o.Source == nil {
+		return nil, errors.New("admin: no stats source")
+	}
+	s := &Server{src: o.Source, hostname: o.Hostname, log: o.Logger,
+		closed: make(chan struct{})}
+	if s.hostname == "" {
+		s.hostname, _ = os.Hostname()
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.SetConfig(o.Config)
+
+	if o.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", o.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("admin HTTP: %w", err)
+		}
+		s.httpLn = ln
+	}
+	if o.StatsAddr != "" {
+		ln, err := net.Listen("tcp", o.StatsAddr)
+		if err != nil {
+			if s.httpLn != nil {
+				s.httpLn.Close()
+			}
+			return nil, fmt.Errorf("stats port: %w", err)
+		}
+		s.statsLn = ln
+	}
+
+	if s.httpLn != nil {
+		s.httpSrv = &http.Server{
+			Handler:           s.Handler(),
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			// No WriteTimeout: /debug/pprof/profile and /trace stream for
+			// as long as the caller asks.
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("admin HTTP server stopped", "err", err)
+			}
+		}()
+	}
+	if s.statsLn != nil {
+		s.wg.Add(1)
+		go s.serveStatsPort()
+	}
+	return s, nil
+}
+
+// HTTPAddr is the admin HTTP listener's address, nil when disabled.
+func (s *Server) HTTPAddr() net.Addr {
+	if s.httpLn == nil {
+		return nil
+	}
+	return s.httpLn.Addr()
+}
+
+// StatsAddr is the raw stats listener's address, nil when disabled.
+func (s *Server) StatsAddr() net.Addr {
+	if s.statsLn == nil {
+		return nil
+	}
+	return s.statsLn.Addr()
+}
+
+// SetConfig replaces the text /config serves.
+func (s *Server) SetConfig(text []byte) {
+	c := append([]byte(nil), text...)
+	s.config.Store(&c)
+}
+
+// Close stops both listeners; in-flight HTTP requests get until ctx is done
+// to finish, after which their connections are closed.
+func (s *Server) Close(ctx context.Context) error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		if s.statsLn != nil {
+			s.statsLn.Close()
+		}
+		if s.httpSrv != nil {
+			if err = s.httpSrv.Shutdown(ctx); err != nil {
+				s.httpSrv.Close()
+			}
+		}
+		s.wg.Wait()
+	})
+	return err
+}
+
+// Handler is the admin HTTP mux (also usable without Start, e.g. in tests).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.handleIndex)
+	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.HandleFunc("GET /stats", s.handleStats)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /config", s.handleConfig)
+	// pprof on this mux only; importing net/http/pprof also registers on
+	// http.DefaultServeMux, which ferry never serves.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+const indexText = `ferry admin
+/metrics        Prometheus text format 0.0.4
+/stats          JSON statistics in twemproxy's layout
+/healthz        "ok" while serving
+/config         the running configuration file
+/debug/pprof/   Go profiles
+`
+
+func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte(indexText))
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", MetricsContentType)
+	_, _ = w.Write(AppendMetrics(nil, s.src.Stats()))
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(AppendStatsJSON(nil, s.src.Stats(), s.hostname))
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	select {
+	case <-s.closed:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("stopping"))
+	default:
+		_, _ = w.Write([]byte("ok"))
+	}
+}
+
+func (s *Server) handleConfig(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write(*s.config.Load())
+}
+
+// serveStatsPort is twemproxy's stats listener: every connection gets one
+// JSON document (the same as /stats, newline-terminated) and is closed;
+// nothing is read from it.
+func (s *Server) serveStatsPort() {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := s.statsLn.Accept()
+		if err != nil {
+			select {
+			case <-s.closed:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and the like: retry after a pause, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("stats port accept", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer c.Close()
+			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_, _ = c.Write(AppendStatsJSON(nil, s.src.Stats(), s.hostname))
+		}()
+	}
+}
