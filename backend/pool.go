@@ -25,6 +25,7 @@ type Server struct {
 
 	failures     atomic.Int32 // consecutive failures since the last success
 	ejectedUntil atomic.Int64 // unix nanos; 0 when live
+	ejectedAt    atomic.Int64 // unix micros of the last ejection (twemproxy's server_ejected_at)
 
 	// Counters read by the stats endpoints.
 	Ejects atomic.Uint64
@@ -35,6 +36,9 @@ func (s *Server) Ejected(now int64) bool {
 	u := s.ejectedUntil.Load()
 	return u != 0 && now < u
 }
+
+// EjectedAt is when the server was last ejected, in unix microseconds (0 if never).
+func (s *Server) EjectedAt() int64 { return s.ejectedAt.Load() }
 
 // Pool is a configured server pool: immutable config plus live selector.
 type Pool struct {
@@ -105,6 +109,7 @@ func (p *Pool) ReportFailure(i int) bool {
 	}
 	s.failures.Store(0)
 	s.ejectedUntil.Store(now.Add(p.Cfg.ServerRetryTimeout).UnixNano())
+	s.ejectedAt.Store(now.UnixMicro())
 	s.Ejects.Add(1)
 	p.mu.Lock()
 	defer p.mu.Unlock()

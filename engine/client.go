@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"errors"
 	"github.com/panjf2000/gnet/v2"
+	"io"
+	"syscall"
 
 	"github.com/ferry-proxy/ferry/codec/resp"
 	"github.com/ferry-proxy/ferry/ring"
@@ -285,10 +288,12 @@ func (cl *client) onTick() {
 func (cl *client) onClose(err error) {
 	cl.open = false
 	lp := cl.lp
-	if err != nil {
+	switch {
+	case err == nil && cl.closing: // closed by ferry (QUIT, limits): counted where decided
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		cl.stats.ClientEOF.Inc() // the client hung up
+	default:
 		cl.stats.ClientErr.Inc()
-	} else if !cl.closing {
-		cl.stats.ClientEOF.Inc()
 	}
 	cl.stats.ClientConnections.Add(-1)
 	for {

@@ -64,7 +64,8 @@ func (s *Server) Stats() Snapshot {
 	for pi, p := range s.pools {
 		ps := PoolSnapshot{Name: p.Cfg.Name, Servers: make([]ServerSnapshot, len(p.Servers))}
 		for si, srv := range p.Servers {
-			ps.Servers[si] = ServerSnapshot{Name: srv.Name, Addr: srv.Addr, Ejected: srv.Ejected(now.UnixNano())}
+			ps.Servers[si] = ServerSnapshot{Name: srv.Name, Addr: srv.Addr, Ejected: srv.Ejected(now.UnixNano()),
+				ServerEjectedAt: srv.EjectedAt()}
 		}
 		for _, sh := range shards {
 			pst := &sh.Pools[pi]

@@ -36,7 +36,8 @@ Options (twemproxy's short flags work as in nutcracker):
                             5-6 info, >=7 debug (default 5)
   -o, --output FILE         write logs to FILE instead of stderr
   -p, --pid-file FILE       write the process id to FILE (removed on exit)
-      --threads N           event loops, each on its own core (default GOMAXPROCS = %d)
+      --threads N           number of event loops (default GOMAXPROCS = %d); each
+                            owns its own backend connections
       --lock-os-thread      lock every event loop to an OS thread
       --cpu-affinity        pin event loop i to CPU i (implies --lock-os-thread)
       --admin ADDR          admin HTTP server address (default 127.0.0.1:22223;
@@ -56,7 +57,8 @@ Options (twemproxy's short flags work as in nutcracker):
                             request for them, so they are always current
 
 Signals: SIGTERM and SIGINT stop ferry (open connections are closed);
-SIGHUP reopens the log file.
+SIGHUP reopens the log file; SIGTTIN / SIGTTOU raise / lower the log level
+(as twemproxy's verbosity signals).
 
 Exit status: 0 on success, 1 on a bad configuration or a start failure
 (including an admin or stats address that cannot be bound).
@@ -177,7 +179,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer logFile.Close()
 		logOut = logFile
 	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: logLevel(o.verbose)}))
+	level := new(slog.LevelVar)
+	level.Set(logLevel(o.verbose))
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 
 	if o.pidFile != "" {
 		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -222,7 +226,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stopAdmin(adm, log)
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)
 	for {
 		select {
 		case err := <-done:
@@ -232,6 +236,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			return 0
 		case sig := <-sigs:
+			if sig == syscall.SIGTTIN || sig == syscall.SIGTTOU {
+				// slog levels are 4 apart; debug is the most verbose, error the least
+				l := level.Level() - 4
+				if sig == syscall.SIGTTOU {
+					l = level.Level() + 4
+				}
+				level.Set(max(slog.LevelDebug, min(slog.LevelError, l)))
+				log.Warn("log level changed", "level", level.Level().String())
+				continue
+			}
 			if sig == syscall.SIGHUP {
 				if logFile != nil {
 					if err := logFile.Reopen(); err != nil {
