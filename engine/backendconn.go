@@ -48,8 +48,11 @@ type backendConn struct {
 
 	fifo    ring.FIFO[*request] // written, waiting for their replies (in order)
 	pending []*request          // waiting for the dial to finish (own their bytes)
-	iov     [][]byte            // to write at the end of this callback
-	scratch []byte              // gather's copy of small pieces
+	// out holds the requests produced since the last write, copied: it is
+	// written once per loop iteration (or per callback when the loop has a
+	// single client), so requests of many clients share one write.
+	out     []byte
+	iov     [][]byte // scratch for writeNow
 	dirty   bool
 	need    int // inbound bytes needed before the next reply can be complete
 	proto   protocol
@@ -111,7 +114,7 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 // reply waits in the FIFO for it; a noreply one is done as soon as it is
 // on its way.
 func (bc *backendConn) send(r *request, raw []byte) {
-	bc.iov = append(bc.iov, raw)
+	bc.put(raw)
 	bc.stats.Requests.Inc()
 	bc.stats.RequestBytes.Add(uint64(len(raw)))
 	if r.noreply {
@@ -119,6 +122,29 @@ func (bc *backendConn) send(r *request, raw []byte) {
 		return
 	}
 	bc.fifo.Push(r)
+}
+
+// put queues raw for the next write. Small requests are copied (they
+// outlive the callback that parsed them when the write is deferred to the
+// end of the loop iteration); a large one is written at once, behind what is
+// queued, without a copy.
+func (bc *backendConn) put(raw []byte) {
+	if len(raw) > smallWrite {
+		bc.writeNow(raw)
+		return
+	}
+	bc.out = append(bc.out, raw...)
+	bc.lp.markBackend(bc)
+}
+
+func (bc *backendConn) writeNow(raw []byte) {
+	if bc.state != stateConnected {
+		return
+	}
+	bc.iov = append(bc.iov[:0], bc.out, raw)
+	bc.out = bc.out[:0]
+	_, _ = bc.gc.Writev(bc.iov) // an error closes it; onClose fails the requests
+	bc.iov[0], bc.iov[1] = nil, nil
 }
 
 // failOne fails one request with base, the pool protocol's error reply
@@ -212,7 +238,7 @@ func (bc *backendConn) sendInternal(b []byte) {
 	r.sentAt = bc.lp.now
 	r.bc = bc
 	bc.fifo.Push(r)
-	bc.iov = append(bc.iov, r.out)
+	bc.out = append(bc.out, r.out...)
 }
 
 func (bc *backendConn) onDialFailed(gen uint64, err error) {
@@ -224,32 +250,26 @@ func (bc *backendConn) onDialFailed(gen uint64, err error) {
 	bc.lp.flush()
 }
 
-// flush writes the iovecs gathered in this callback, 1024 at a time.
+// flush writes the requests queued since the last flush in one write.
 func (bc *backendConn) flush() {
-	if bc.state != stateConnected || len(bc.iov) == 0 {
-		bc.clearIov()
+	if bc.state != stateConnected || len(bc.out) == 0 {
+		bc.clearOut()
 		return
 	}
-	iov := gather(bc.iov, &bc.scratch)
-	for len(iov) > 0 && bc.state == stateConnected {
-		n := len(iov)
-		if n > maxIovecs {
-			n = maxIovecs
-		}
-		if _, err := bc.gc.Writev(iov[:n]); err != nil {
-			break // gnet has closed it; onClose failed the requests
-		}
-		iov = iov[n:]
-	}
-	bc.clearIov()
+	_, _ = bc.gc.Write(bc.out) // an error closes it; onClose failed the requests
+	bc.clearOut()
 }
 
-func (bc *backendConn) clearIov() {
-	for i := range bc.iov {
-		bc.iov[i] = nil
+func (bc *backendConn) clearOut() {
+	if cap(bc.out) > maxKeptOut {
+		bc.out = nil // a burst passed: do not keep its buffer for ever
+		return
 	}
-	bc.iov = bc.iov[:0]
+	bc.out = bc.out[:0]
 }
+
+// maxKeptOut bounds the write buffer a backend connection keeps between bursts.
+const maxKeptOut = 1 << 20
 
 // onTraffic matches every complete reply to the oldest request on this
 // connection.
@@ -374,7 +394,7 @@ func (bc *backendConn) fail(err error) {
 		lp.stats.Pools[bc.pool].ServerEjects.Inc()
 	}
 	reply := bc.errReply()
-	bc.clearIov()
+	bc.clearOut()
 	for {
 		r, ok := bc.fifo.Pop()
 		if !ok {

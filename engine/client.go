@@ -28,10 +28,10 @@ type client struct {
 	need   int      // inbound bytes needed before the partial request can complete
 	skip   int      // inbound bytes still to drop (the value of a refused request)
 
-	queue   ring.FIFO[*request] // requests in the order they came
-	iov     [][]byte            // replies to write at the end of this callback
-	scratch []byte              // gather's copy of small replies
-	dirty   bool
+	queue ring.FIFO[*request] // requests in the order they came
+	out   []byte              // replies waiting for this iteration's write (copies)
+	iov   [][]byte            // scratch for emit's immediate writes
+	dirty bool
 
 	authed     bool
 	closing    bool // close once the queue has drained (QUIT, protocol error)
@@ -140,13 +140,23 @@ func (cl *client) overflowReply() []byte {
 	return nil // binary: no request to answer; the close says it
 }
 
-// emit queues reply bytes for this client's next write. b must stay valid
-// until the loop flushes.
+// emit queues reply bytes for this client's next write. Small replies are
+// copied (the write may wait for the end of the loop iteration, so that the
+// replies several backends send one client leave in one write); a large one
+// goes out at once, behind what is queued, without a copy.
 func (cl *client) emit(b []byte) {
 	if !cl.open || len(b) == 0 {
 		return
 	}
-	cl.iov = append(cl.iov, b)
+	if len(b) > smallWrite {
+		cl.iov = append(cl.iov[:0], cl.out, b)
+		cl.out = cl.out[:0]
+		_, _ = cl.gc.Writev(cl.iov) // an error closes it; onClose runs
+		cl.iov[0], cl.iov[1] = nil, nil
+		cl.lp.markClient(cl) // for the back-pressure checks in flush
+		return
+	}
+	cl.out = append(cl.out, b...)
 	cl.lp.markClient(cl)
 }
 
@@ -216,25 +226,17 @@ func (lp *loop) complete(r *request, reply []byte, view bool) {
 	}
 }
 
-// flush writes the replies gathered in this callback in one writev and
-// applies output back-pressure.
+// flush writes the queued replies in one write and applies output
+// back-pressure.
 func (cl *client) flush() {
 	if !cl.open {
-		cl.clearIov()
+		cl.clearOut()
 		return
 	}
-	iov := gather(cl.iov, &cl.scratch)
-	for len(iov) > 0 && cl.open {
-		n := len(iov)
-		if n > maxIovecs {
-			n = maxIovecs
-		}
-		if _, err := cl.gc.Writev(iov[:n]); err != nil {
-			break // gnet closed it; onClose ran
-		}
-		iov = iov[n:]
+	if len(cl.out) > 0 {
+		_, _ = cl.gc.Write(cl.out) // an error closes it; onClose ran
 	}
-	cl.clearIov()
+	cl.clearOut()
 	if !cl.open {
 		return
 	}
@@ -264,11 +266,12 @@ func (cl *client) maybeResume(out int) {
 	}
 }
 
-func (cl *client) clearIov() {
-	for i := range cl.iov {
-		cl.iov[i] = nil
+func (cl *client) clearOut() {
+	if cap(cl.out) > maxKeptOut {
+		cl.out = nil // a burst passed: do not keep its buffer for ever
+		return
 	}
-	cl.iov = cl.iov[:0]
+	cl.out = cl.out[:0]
 }
 
 func (cl *client) onTick() {
@@ -306,6 +309,6 @@ func (cl *client) onClose(err error) {
 			lp.release(r)
 		}
 	}
-	cl.clearIov()
+	cl.clearOut()
 	lp.removeClient(cl)
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -35,7 +36,10 @@ type loop struct {
 	now      int64 // unix nanos, refreshed once per callback
 	tickTask gnet.Runnable
 	flushing bool
-	stats    *worker.Stats
+
+	flushTask   gnet.Runnable
+	flushQueued bool
+	stats       *worker.Stats
 }
 
 // loopPool is a pool as seen by one loop: its connections to each server.
@@ -64,6 +68,7 @@ func newLoop(srv *Server, el gnet.EventLoop, idx int, pools []*backend.Pool) *lo
 		}
 		lp.pools = append(lp.pools, lpool)
 	}
+	lp.flushTask = gnet.RunnableFunc(func(context.Context) error { lp.onFlushTask(); return nil })
 	lp.tick()
 	return lp
 }
@@ -133,6 +138,50 @@ func (lp *loop) flush() {
 	}
 	lp.flushing = true
 	defer func() { lp.flushing = false }()
+	if len(lp.dirtyBackends)+len(lp.dirtyClients) > 0 {
+		if len(lp.clients) > 1 && !lp.srv.opts.NoCoalesce {
+			// Other connections of this loop may have more for the same
+			// servers and clients in this iteration: write once for all of
+			// them, after gnet has handled the ready events (one eventfd
+			// write and one small allocation per iteration, against a write
+			// per request).
+			if !lp.flushQueued {
+				lp.flushQueued = true
+				if err := lp.el.Execute(context.Background(), lp.flushTask); err != nil {
+					lp.flushQueued = false
+					lp.writeAll()
+				}
+			}
+		} else {
+			lp.writeAll()
+		}
+	}
+	// Queued bytes are copies: requests can go back to the free list now.
+	for i, r := range lp.deferred {
+		lp.putReq(r)
+		lp.deferred[i] = nil
+	}
+	lp.deferred = lp.deferred[:0]
+}
+
+// writeAll writes what every dirty connection has queued: requests to
+// backends first (so their replies start coming), then replies to clients.
+// A failing backend write completes requests, which marks clients: both
+// lists are walked by index so those are written too.
+func (lp *loop) writeAll() {
+	for len(lp.dirtyBackends) > 0 || len(lp.dirtyClients) > 0 {
+		lp.flushBackends()
+		for i := 0; i < len(lp.dirtyClients); i++ {
+			cl := lp.dirtyClients[i]
+			lp.dirtyClients[i] = nil
+			cl.dirty = false
+			cl.flush()
+		}
+		lp.dirtyClients = lp.dirtyClients[:0]
+	}
+}
+
+func (lp *loop) flushBackends() {
 	for i := 0; i < len(lp.dirtyBackends); i++ {
 		bc := lp.dirtyBackends[i]
 		lp.dirtyBackends[i] = nil
@@ -140,20 +189,17 @@ func (lp *loop) flush() {
 		bc.flush()
 	}
 	lp.dirtyBackends = lp.dirtyBackends[:0]
-	// A failing backend write completes requests, which marks clients: loop
-	// by index so those are flushed too.
-	for i := 0; i < len(lp.dirtyClients); i++ {
-		cl := lp.dirtyClients[i]
-		lp.dirtyClients[i] = nil
-		cl.dirty = false
-		cl.flush()
-	}
-	lp.dirtyClients = lp.dirtyClients[:0]
-	for i, r := range lp.deferred {
-		lp.putReq(r)
-		lp.deferred[i] = nil
-	}
-	lp.deferred = lp.deferred[:0]
+}
+
+// onFlushTask runs at the end of a loop iteration in which requests were
+// queued for backends.
+func (lp *loop) onFlushTask() {
+	lp.flushQueued = false
+	lp.tick()
+	lp.flushing = true
+	lp.writeAll()
+	lp.flushing = false
+	lp.flush() // frees what failing writes completed
 }
 
 // onTick runs on the loop every tick: request timeouts, reconnects, idle
@@ -189,3 +235,8 @@ func (lp *loop) removeClient(cl *client) {
 	lp.clients = lp.clients[:last]
 	cl.slot = -1
 }
+
+// smallWrite is the size up to which request and reply bytes are copied
+// into a connection's write buffer; larger pieces are written at once from
+// where they lie, behind what is queued, so big values are never copied.
+const smallWrite = 4096

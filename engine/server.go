@@ -28,8 +28,11 @@ type Options struct {
 	Threads      int  // event loops; 0 = GOMAXPROCS
 	LockOSThread bool // lock each loop to an OS thread
 	CPUAffinity  bool // pin loop i to CPU i (implies LockOSThread)
-	Version      string
-	Logger       *slog.Logger
+	// NoCoalesce writes each client's requests to the backends at the end of
+	// that client's callback instead of once per loop iteration.
+	NoCoalesce bool
+	Version    string
+	Logger     *slog.Logger
 }
 
 // Server is a running proxy: every pool of one config served on shared
