@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
 CONF      ?= conf/ferry.yml
 
-.PHONY: all build run test unit fuzz bench fmt vet clean
+.PHONY: all build run test unit fuzz bench bench-go bench-suite fmt vet clean
 
 all: build
 
@@ -30,8 +30,16 @@ unit:
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./codec/... ./engine/... ./backend/...
+# The whole benchmark: Go micro-benchmarks (codecs, hashing, the engine loop:
+# 0 allocs/op) and the side-by-side suite (direct, nutcracker, ferry), whose
+# table goes to bench/results/latest.md. BENCHFLAGS=--quick for a 2-minute run.
+bench: bench-go bench-suite
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20000x ./codec/... ./engine/... ./backend/... | tee bench/results/go-bench.txt
+
+bench-suite:
+	./scripts/bench.sh $(BENCHFLAGS)
 
 fmt:
 	gofmt -l -w .
