@@ -25,6 +25,7 @@ type client struct {
 	parser resp.Parser
 	req    resp.Request
 	mc     *mcState // memcache parsers (nil on redis pools)
+	inline []byte   // an inline command re-encoded as a multibulk
 	need   int      // inbound bytes needed before the partial request can complete
 	skip   int      // inbound bytes still to drop (the value of a refused request)
 

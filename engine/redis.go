@@ -46,7 +46,17 @@ func (cl *client) nextRedis(b []byte) (int, bool) {
 		return n, true
 	}
 	cl.stats.Requests.Inc()
-	cl.dispatch(&cl.req, b[:n])
+	raw := b[:n]
+	if cl.req.Inline {
+		// Servers split inline commands by their own rules; send what ferry
+		// parsed, so that ferry and the server agree on every argument.
+		cl.inline = resp.AppendArrayHeader(cl.inline[:0], len(cl.req.Args))
+		for _, a := range cl.req.Args {
+			cl.inline = resp.AppendBulk(cl.inline, a)
+		}
+		raw = cl.inline
+	}
+	cl.dispatch(&cl.req, raw)
 	return n, true
 }
 
