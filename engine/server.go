@@ -317,7 +317,11 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		})
 	default:
 		cl.mc = &mcState{}
-		ml := memcache.Limits{MaxValueLen: lim.MaxValueBytes}
+		// A get may carry as many keys as its line holds (libmemcached puts a
+		// whole mget on one line, as nutcracker and memcached accept):
+		// bounded by max_request_bytes, not by a key count.
+		ml := memcache.Limits{MaxValueLen: lim.MaxValueBytes, MaxKeys: int(lim.MaxRequestBytes) / 2,
+			MaxLineLen: int(lim.MaxRequestBytes)}
 		cl.mc.text.Limits = ml
 		cl.mc.bin.Limits = ml
 		cl.lim.needsAuth = false
