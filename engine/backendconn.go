@@ -122,6 +122,7 @@ func (bc *backendConn) send(r *request, raw []byte) {
 		return
 	}
 	bc.fifo.Push(r)
+	bc.stats.InQueue.Add(1)
 }
 
 // put queues raw for the next write. Small requests are copied (they
@@ -238,6 +239,7 @@ func (bc *backendConn) sendInternal(b []byte) {
 	r.sentAt = bc.lp.now
 	r.bc = bc
 	bc.fifo.Push(r)
+	bc.stats.InQueue.Add(1)
 	bc.out = append(bc.out, r.out...)
 }
 
@@ -300,6 +302,7 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 		}
 		bc.need = 0
 		r, _ := bc.fifo.Pop()
+		bc.stats.InQueue.Add(-1)
 		reply := buf[off : off+n]
 		off += n
 		bc.stats.Responses.Inc()
@@ -400,6 +403,7 @@ func (bc *backendConn) fail(err error) {
 		if !ok {
 			break
 		}
+		bc.stats.InQueue.Add(-1)
 		if r.internal {
 			lp.putReq(r)
 			continue

@@ -291,3 +291,27 @@ func TestInlineCommands(t *testing.T) {
 		require.Equal(t, want, string(r))
 	}
 }
+
+func TestStatsCountRequestsAndDrainQueues(t *testing.T) {
+	servers := startRedises(t, 2)
+	p := startProxy(t, servers, "hash: murmur")
+	c := p.client(t)
+	for i := 0; i < 100; i++ {
+		require.NoError(t, c.Set(ctx, "st"+strconv.Itoa(i), i, 0).Err())
+	}
+	require.Len(t, c.MGet(ctx, "st1", "st2", "st3", "st4").Val(), 4)
+	snap := p.srv.Stats()
+	require.Len(t, snap.Pools, 1)
+	pool := snap.Pools[0]
+	require.GreaterOrEqual(t, pool.Requests, uint64(101))
+	var sent, answered uint64
+	for _, s := range pool.Servers {
+		require.Zero(t, s.InQueue, "nothing in flight once every reply is in")
+		require.Greater(t, s.Requests, uint64(0))
+		sent += s.Requests
+		answered += s.Responses
+	}
+	require.Equal(t, sent, answered)
+	require.GreaterOrEqual(t, sent, uint64(101))
+	require.GreaterOrEqual(t, pool.ClientConnections, int64(1))
+}
