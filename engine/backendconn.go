@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -358,7 +359,7 @@ func (bc *backendConn) onClose(c gnet.Conn, err error) {
 		return
 	}
 	bc.lp.tick()
-	if err == nil {
+	if err == nil || errors.Is(err, io.EOF) {
 		err = errors.New("connection closed by server")
 		bc.stats.ServerEOF.Inc()
 	} else {

@@ -235,6 +235,7 @@ func (cl *client) flush() {
 		return
 	}
 	if len(cl.out) > 0 {
+		cl.lastActive = cl.lp.now  // a client waiting on a slow reply was not idle
 		_, _ = cl.gc.Write(cl.out) // an error closes it; onClose ran
 	}
 	cl.clearOut()

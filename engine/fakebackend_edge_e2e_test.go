@@ -212,11 +212,6 @@ func TestEdgeBackendCloseCause(t *testing.T) {
 	r, err := testutil.RedisDo(p.addr, "GET", kFake)
 	require.NoError(t, err)
 	want := "-ERR ferry: server " + fake.addr + " unavailable: connection closed by server\r\n"
-	if string(r) != want && strings.Contains(string(r), "read: EOF") {
-		t.Skipf("BUG: an orderly close by the backend is reported as %q, want %q: gnet v2.10 passes "+
-			"os.NewSyscallError(\"read\", io.EOF) to OnClose, and backendConn.onClose (backendconn.go:358, "+
-			"\"if err == nil\") only recognises a nil error, so the cause reads \"read: EOF\" and it counts ServerErr, not ServerEOF", r, want)
-	}
 	require.Equal(t, want, string(r))
 }
 
