@@ -325,7 +325,6 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		cl.mc.text.Limits = ml
 		cl.mc.bin.Limits = ml
 		cl.lim.needsAuth = false
-		cl.lim.maxInput = lim.MaxValueBytes + 2<<20
 	}
 	cl.stats.ClientConnections.Add(1)
 	cl.stats.TotalConnections.Inc()
