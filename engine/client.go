@@ -13,13 +13,14 @@ import (
 
 // client is one client connection. It belongs to one loop for life.
 type client struct {
-	gc    gnet.Conn
-	lp    *loop
-	lpool *loopPool
-	pool  int
-	stats *worker.PoolStats
-	slot  int // index in lp.clients
-	open  bool
+	gc       gnet.Conn
+	lp       *loop
+	lpool    *loopPool
+	pool     int
+	stats    *worker.PoolStats
+	slot     int    // index in lp.clients
+	connSlot uint32 // which of server_connections this client uses
+	open     bool
 
 	proto  protocol
 	parser resp.Parser
@@ -159,6 +160,14 @@ func (cl *client) emit(b []byte) {
 	}
 	cl.out = append(cl.out, b...)
 	cl.lp.markClient(cl)
+}
+
+// conn picks this client's connection to server si. A client keeps one
+// connection per server (server_connections spreads clients, not one
+// client's requests), so the server executes its requests in the order sent.
+func (cl *client) conn(si int) *backendConn {
+	cs := cl.lpool.conns[si]
+	return cs[cl.connSlot%uint32(len(cs))]
 }
 
 // push appends r to the client's queue; it is answered in this order.

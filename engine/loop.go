@@ -46,7 +46,7 @@ type loop struct {
 type loopPool struct {
 	pool  *backend.Pool
 	conns [][]*backendConn // [server][server_connections]
-	rr    []uint32         // round robin over a server's connections
+	next  uint32           // hands clients their connection slot, round robin
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, idx int, pools []*backend.Pool) *loop {
@@ -56,7 +56,7 @@ func newLoop(srv *Server, el gnet.EventLoop, idx int, pools []*backend.Pool) *lo
 	}
 	lp := &loop{srv: srv, el: el, idx: idx, stats: worker.NewStats(counts...)}
 	for pi, p := range pools {
-		lpool := &loopPool{pool: p, conns: make([][]*backendConn, len(p.Servers)), rr: make([]uint32, len(p.Servers))}
+		lpool := &loopPool{pool: p, conns: make([][]*backendConn, len(p.Servers))}
 		for si := range p.Servers {
 			n := p.Cfg.ServerConnections
 			if n < 1 {
@@ -71,16 +71,6 @@ func newLoop(srv *Server, el gnet.EventLoop, idx int, pools []*backend.Pool) *lo
 	lp.flushTask = gnet.RunnableFunc(func(context.Context) error { lp.onFlushTask(); return nil })
 	lp.tick()
 	return lp
-}
-
-// conn picks the connection of this loop to server si of the pool.
-func (lpool *loopPool) conn(si int) *backendConn {
-	cs := lpool.conns[si]
-	if len(cs) == 1 {
-		return cs[0]
-	}
-	lpool.rr[si]++
-	return cs[lpool.rr[si]%uint32(len(cs))]
 }
 
 func (lp *loop) tick() { lp.now = time.Now().UnixNano() }

@@ -74,7 +74,7 @@ func (cl *client) nextText(b []byte) (int, bool) {
 		r.mcCmd = req.Cmd
 		r.noreply = req.NoReply
 		cl.push(r)
-		cl.lpool.conn(si).enqueue(r, raw)
+		cl.conn(si).enqueue(r, raw)
 	}
 	return n, true
 }
@@ -109,7 +109,7 @@ func (cl *client) textGet(req *memcache.TextRequest, raw []byte) {
 		r := lp.getReq()
 		r.mcCmd = req.Cmd
 		cl.push(r)
-		cl.lpool.conn(int(srvOf[0])).enqueue(r, raw)
+		cl.conn(int(srvOf[0])).enqueue(r, raw)
 		return
 	}
 	parent := lp.getReq()
@@ -149,7 +149,7 @@ func (cl *client) textGet(req *memcache.TextRequest, raw []byte) {
 	cl.stats.Fragments.Add(uint64(len(parent.frags)))
 	for _, f := range parent.frags {
 		f.out = memcache.AppendCRLF(f.out)
-		cl.lpool.conn(int(f.server)).enqueue(f, f.out)
+		cl.conn(int(f.server)).enqueue(f, f.out)
 	}
 }
 
@@ -285,7 +285,7 @@ func (cl *client) nextBinary(b []byte) (int, bool) {
 		raw[1] = byte(req.Op.Loud())
 	}
 	cl.push(r)
-	cl.lpool.conn(si).enqueue(r, raw)
+	cl.conn(si).enqueue(r, raw)
 	return n, true
 }
 

@@ -83,7 +83,7 @@ func (cl *client) split(cmd *resp.Command, args [][]byte, raw []byte) {
 	// Enqueue after every fragment is built: an enqueue can fail at once
 	// (server down) and that must not merge a half-built parent.
 	for _, f := range parent.frags {
-		cl.lpool.conn(int(f.server)).enqueue(f, f.out)
+		cl.conn(int(f.server)).enqueue(f, f.out)
 	}
 }
 

@@ -134,7 +134,7 @@ func (cl *client) forward(key, raw []byte) {
 	}
 	r := cl.lp.getReq()
 	cl.push(r)
-	cl.lpool.conn(si).enqueue(r, raw)
+	cl.conn(si).enqueue(r, raw)
 }
 
 // forwardSameServer sends a command with several keys (EVAL, RENAME,
@@ -168,7 +168,7 @@ func (cl *client) forwardSameServer(cmd *resp.Command, args [][]byte, raw []byte
 		}
 		r := cl.lp.getReq()
 		cl.push(r)
-		cl.lpool.conn(first).enqueue(r, raw)
+		cl.conn(first).enqueue(r, raw)
 	}
 }
 

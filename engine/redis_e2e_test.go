@@ -315,3 +315,26 @@ func TestStatsCountRequestsAndDrainQueues(t *testing.T) {
 	require.GreaterOrEqual(t, sent, uint64(101))
 	require.GreaterOrEqual(t, pool.ClientConnections, int64(1))
 }
+
+// With server_connections > 1 a client still keeps one connection per
+// server, so the server runs its pipelined requests in the order sent.
+func TestServerConnectionsKeepOneClientInOrder(t *testing.T) {
+	servers := startRedises(t, 1)
+	p := startProxy(t, servers, "server_connections: 4")
+	conn := testutil.RawConn(t, p.addr)
+	var buf bytes.Buffer
+	for i := 0; i < 2000; i++ {
+		buf.Write(testutil.Command("SET", "seq", strconv.Itoa(i)))
+		buf.Write(testutil.Command("GET", "seq"))
+	}
+	conn.Send(buf.Bytes())
+	for i := 0; i < 2000; i++ {
+		r, err := conn.ReadReply()
+		require.NoError(t, err)
+		require.Equal(t, "+OK\r\n", string(r))
+		r, err = conn.ReadReply()
+		require.NoError(t, err)
+		v := strconv.Itoa(i)
+		require.Equal(t, "$"+strconv.Itoa(len(v))+"\r\n"+v+"\r\n", string(r), "GET after SET %d", i)
+	}
+}

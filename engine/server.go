@@ -326,6 +326,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		cl.mc.bin.Limits = ml
 		cl.lim.needsAuth = false
 	}
+	cl.connSlot = cl.lpool.next
+	cl.lpool.next++
 	cl.stats.ClientConnections.Add(1)
 	cl.stats.TotalConnections.Inc()
 	lp.addClient(cl)
