@@ -135,6 +135,12 @@ func TestRedisAuthAndDB(t *testing.T) {
 func TestClientConnectionsLimit(t *testing.T) {
 	servers := startRedises(t, 1)
 	p := startProxy(t, servers, "client_connections: 2")
+	// the readiness probe's connection must be gone before counting
+	// (accepted, then closed: accepts are asynchronous, so wait for both)
+	require.Eventually(t, func() bool {
+		st := p.srv.Stats()
+		return st.TotalConnections >= 1 && st.CurrConnections == 0
+	}, 5*time.Second, 5*time.Millisecond)
 	a, b := testutil.RawConn(t, p.addr), testutil.RawConn(t, p.addr)
 	r, err := a.Do("PING")
 	require.NoError(t, err)
