@@ -19,6 +19,7 @@ type client struct {
 	pool     int
 	stats    *worker.PoolStats
 	slot     int    // index in lp.clients
+	held     int    // bytes gnet holds for it, as last accounted
 	connSlot uint32 // which of server_connections this client uses
 	open     bool
 
@@ -68,6 +69,7 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 		}
 	}
 	if cl.need > 0 && c.InboundBuffered() < cl.need {
+		cl.account() // a large request on its way is held too
 		return gnet.None
 	}
 	lp.tick()
@@ -75,7 +77,7 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 	buf, _ := c.Peek(-1)
 	off := 0
 	for off < len(buf) && !cl.closing {
-		if cl.queue.Len() >= cl.lim.maxInflight || c.OutboundBuffered() > cl.lim.softOutput {
+		if cl.queue.Len() >= cl.lim.maxInflight || c.OutboundBuffered() > cl.lim.softOutput || lp.over {
 			cl.throttled = true // resumed by maybeResume once replies drain
 			if c.InboundBuffered() > cl.lim.maxInput {
 				// gnet keeps reading whatever we leave unparsed: a client
@@ -117,7 +119,18 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 	if cl.open && off > 0 { // Discard(0) would drop everything
 		_, _ = c.Discard(off)
 	}
+	if cl.open {
+		cl.account()
+	}
 	return gnet.None
+}
+
+// account records how many bytes gnet holds for this client (unparsed input
+// and unsent output) in its loop's total, which the global cap watches.
+func (cl *client) account() {
+	h := cl.gc.InboundBuffered() + cl.gc.OutboundBuffered()
+	cl.lp.held += int64(h - cl.held)
+	cl.held = h
 }
 
 // protocolError answers reply after the replies already owed and closes
@@ -264,6 +277,7 @@ func (cl *client) flush() {
 		_ = cl.lp.el.Close(cl.gc)
 		return
 	}
+	cl.account()
 	cl.maybeResume(out)
 }
 
@@ -271,7 +285,7 @@ func (cl *client) flush() {
 // limits again. gnet does not call OnTraffic for bytes it already holds, so
 // the client is woken explicitly.
 func (cl *client) maybeResume(out int) {
-	if cl.throttled && !cl.closing && cl.queue.Len() < cl.lim.maxInflight && out <= cl.lim.softOutput {
+	if cl.throttled && !cl.closing && !cl.lp.over && cl.queue.Len() < cl.lim.maxInflight && out <= cl.lim.softOutput {
 		cl.throttled = false
 		_ = cl.gc.Wake(nil)
 	}
@@ -302,6 +316,8 @@ func (cl *client) onTick() {
 func (cl *client) onClose(err error) {
 	cl.open = false
 	lp := cl.lp
+	lp.held -= int64(cl.held)
+	cl.held = 0
 	switch {
 	case err == nil && cl.closing: // closed by ferry (QUIT, limits): counted where decided
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):

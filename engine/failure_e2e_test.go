@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ferry-proxy/ferry/engine"
 	"github.com/ferry-proxy/ferry/internal/testutil"
 )
 
@@ -184,6 +185,7 @@ func TestPipelineFloodIsBounded(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the flooding client was never cut off")
 	}
+	flood.ExpectClosed(10 * time.Second) // by ferry, not merely done writing
 	// the well-behaved client still gets answers from the live server
 	c := p.client(t)
 	require.Equal(t, "probe", c.Get(ctx, k0).Val())
@@ -217,4 +219,37 @@ func TestSlowReaderIsBounded(t *testing.T) {
 func isTimeout(err error) bool {
 	te, ok := err.(interface{ Timeout() bool })
 	return ok && te.Timeout()
+}
+
+// Over --max-buffered-bytes (all clients together), ferry stops parsing and
+// closes the client holding the most, even though no per-client cap is hit;
+// a small client goes on being served once the total is back under the cap.
+func TestGlobalBufferCap(t *testing.T) {
+	servers := startRedises(t, 2)
+	listen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	p := startProxyOpts(t, engine.Options{MaxBufferedBytes: 4 << 20},
+		poolYAML(listen, servers, "hash: murmur", "max_inflight: 64", "max_request_bytes: 67108864"), servers)
+	k0, k1 := keyOn(t, p, 0, "a"), keyOn(t, p, 1, "b")
+	servers[1].Stop()
+	defer servers[1].Cont()
+
+	flood := testutil.RawConn(t, p.addr)
+	chunk := bytes.Repeat(testutil.Command("GET", k1), 1000)
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		for i := 0; i < 1000; i++ { // up to ~20 MB: under its own 65 MiB cap, over the global 4 MiB
+			if _, err := flood.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the client holding the most was never closed")
+	}
+	flood.ExpectClosed(10 * time.Second) // by ferry, not merely done writing
+	c := p.client(t)
+	require.Eventually(t, func() bool { return c.Get(ctx, k0).Val() == "probe" }, 10*time.Second, 20*time.Millisecond)
 }

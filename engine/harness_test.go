@@ -62,10 +62,18 @@ func startProxyB(t testing.TB, servers []*testutil.Proc, extra ...string) *proxy
 
 func startProxyYAML(t testing.TB, yaml string, servers []*testutil.Proc) *proxy {
 	t.Helper()
+	return startProxyOpts(t, engine.Options{}, yaml, servers)
+}
+
+// startProxyOpts is startProxyYAML with engine options (threads, version and
+// logger are filled in).
+func startProxyOpts(t testing.TB, opts engine.Options, yaml string, servers []*testutil.Proc) *proxy {
+	t.Helper()
 	cfg, err := config.Parse("test.yml", []byte(yaml))
 	require.NoError(t, err, yaml)
-	srv, err := engine.New(cfg, engine.Options{Threads: threads(t), Version: "test",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts.Threads, opts.Version = threads(t), "test"
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := engine.New(cfg, opts)
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve() }()

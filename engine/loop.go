@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -39,7 +40,11 @@ type loop struct {
 
 	flushTask   gnet.Runnable
 	flushQueued bool
-	stats       *worker.Stats
+
+	held    int64        // bytes gnet holds for this loop's clients (see client.account)
+	heldPub atomic.Int64 // held, published for the other loops on each tick
+	over    bool         // the global cap is exceeded: parse nothing new
+	stats   *worker.Stats
 }
 
 // loopPool is a pool as seen by one loop: its connections to each server.
@@ -206,8 +211,50 @@ func (lp *loop) onTick() {
 	for i := 0; i < len(lp.clients); i++ {
 		lp.clients[i].onTick()
 	}
+	lp.checkGlobalCap()
 	lp.flush()
 }
+
+// checkGlobalCap enforces --max-buffered-bytes, the cap on what gnet holds
+// for all clients of all loops together. Each loop publishes its own total;
+// the sum is read on every tick (so the cap may be passed by up to a tick's
+// worth of traffic). Over the cap, every loop stops parsing new requests
+// (gnet still reads, so that alone does not free anything) and closes its
+// client holding the most, one per tick, until the total is under the cap.
+func (lp *loop) checkGlobalCap() {
+	lp.heldPub.Store(lp.held)
+	limit := lp.srv.opts.MaxBufferedBytes
+	if limit <= 0 {
+		return
+	}
+	total := lp.srv.heldTotal()
+	wasOver := lp.over
+	lp.over = total > limit
+	if !lp.over {
+		if wasOver {
+			for _, cl := range lp.clients {
+				cl.maybeResume(cl.gc.OutboundBuffered())
+			}
+		}
+		return
+	}
+	var worst *client
+	for _, cl := range lp.clients {
+		if cl.open && cl.held >= minEvictBytes && (worst == nil || cl.held > worst.held) {
+			worst = cl
+		}
+	}
+	if worst != nil {
+		lp.srv.log.Warn("closing the client holding the most buffered bytes: over --max-buffered-bytes",
+			"client", worst.gc.RemoteAddr(), "held", worst.held, "total", total, "limit", limit)
+		worst.stats.ClientErr.Inc()
+		worst.closing = true
+		_ = lp.el.Close(worst.gc)
+	}
+}
+
+// minEvictBytes spares small clients: closing them frees little.
+const minEvictBytes = 256 << 10
 
 func (lp *loop) addClient(cl *client) {
 	cl.slot = len(lp.clients)

@@ -28,6 +28,9 @@ type Options struct {
 	Threads      int  // event loops; 0 = GOMAXPROCS
 	LockOSThread bool // lock each loop to an OS thread
 	CPUAffinity  bool // pin loop i to CPU i (implies LockOSThread)
+	// MaxBufferedBytes caps the bytes gnet holds for all clients together
+	// (unparsed input and unsent output); 0 = no global cap.
+	MaxBufferedBytes int64
 	// NoCoalesce writes each client's requests to the backends at the end of
 	// that client's callback instead of once per loop iteration.
 	NoCoalesce bool
@@ -226,6 +229,17 @@ func (s *Server) probeLoops() {
 			_ = c.Close()
 		}
 	}
+}
+
+// heldTotal sums what every loop last published of its clients' buffers.
+func (s *Server) heldTotal() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var total int64
+	for _, lp := range s.loopList {
+		total += lp.heldPub.Load()
+	}
+	return total
 }
 
 func (s *Server) loopOf(el gnet.EventLoop) *loop {

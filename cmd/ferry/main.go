@@ -40,6 +40,10 @@ Options (twemproxy's short flags work as in nutcracker):
                             owns its own backend connections
       --lock-os-thread      lock every event loop to an OS thread
       --cpu-affinity        pin event loop i to CPU i (implies --lock-os-thread)
+      --max-buffered-bytes N  cap on the bytes held for all clients together
+                            (unparsed input + unsent output, default 1073741824 =
+                            1 GiB; 0 = no cap). Over it ferry parses nothing new
+                            and closes the clients holding the most
       --admin ADDR          admin HTTP server address (default 127.0.0.1:22223;
                             "" or "off" disables it). It serves /metrics
                             (Prometheus), /stats (twemproxy's JSON), /healthz,
@@ -69,6 +73,7 @@ type options struct {
 	confFile, output, pidFile string
 	verbose, threads          int
 	lockOSThread, cpuAffinity bool
+	maxBuffered               int64
 	adminAddr, statsAddr      string
 	statsPort, statsInterval  int
 }
@@ -103,6 +108,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.threads, "threads", runtime.GOMAXPROCS(0), "")
 	fs.BoolVar(&o.lockOSThread, "lock-os-thread", false, "")
 	fs.BoolVar(&o.cpuAffinity, "cpu-affinity", false, "")
+	fs.Int64Var(&o.maxBuffered, "max-buffered-bytes", 1<<30, "")
 	fs.StringVar(&o.adminAddr, "admin", defaultAdminAddr, "")
 	fs.IntVar(&o.statsPort, "s", defaultStatsPort, "")
 	fs.IntVar(&o.statsPort, "stats-port", defaultStatsPort, "")
@@ -124,6 +130,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.threads < 1 {
 		return nil, fmt.Errorf("--threads must be at least 1, got %d", o.threads)
+	}
+	if o.maxBuffered < 0 {
+		return nil, fmt.Errorf("--max-buffered-bytes must be 0 (no cap) or more, got %d", o.maxBuffered)
 	}
 	if o.statsPort < 0 || o.statsPort > 65535 {
 		return nil, fmt.Errorf("--stats-port must be 0 (off) to 65535, got %d", o.statsPort)
@@ -193,7 +202,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	srv, err := engine.New(cfg, engine.Options{
 		Threads: o.threads, LockOSThread: o.lockOSThread, CPUAffinity: o.cpuAffinity,
-		Version: version, Logger: log,
+		MaxBufferedBytes: o.maxBuffered,
+		Version:          version, Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
