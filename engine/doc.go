@@ -10,18 +10,24 @@
 //	       ├─ bad/unsupported command ─────────────────────► error reply, done
 //	       ├─ single key ─► pool.Pick(key) ─► backendConn.enqueue(raw bytes)
 //	       └─ multi key  ─► one fragment per server (re-encoded) ─► enqueue each
-//	  └─ flush: one writev per dirty backend connection, then one write per
-//	     dirty client; only then Discard the parsed bytes (the views into
-//	     gnet's buffer must stay valid until the writes have copied them)
+//	  └─ enqueue copies small requests into the connection's write buffer
+//	     (pieces over 64 KiB are written at once, in place, behind it)
 //
 //	backend OnTraffic
 //	  └─ scan every complete reply; pop the oldest request of that
 //	     connection's FIFO (replies come back in send order)
 //	       ├─ fragment ─► copy reply; when the last fragment is in, merge
 //	       └─ request  ─► if it is the head of its client's queue, its reply
-//	                      goes out as a view (no copy), followed by any later
-//	                      requests already done; else it is copied and waits
-//	  └─ flush dirty clients, then Discard
+//	                      is appended to the client's write buffer, followed
+//	                      by any later requests already done; else it is
+//	                      copied and waits
+//
+//	end of the loop iteration (loop.flush / onFlushTask)
+//	  └─ one write per dirty backend connection, then one write per dirty
+//	     client. With several clients on the loop this runs as a task after
+//	     gnet has handled the ready events, so the requests of many clients
+//	     share a write to each server; with one client it runs at the end of
+//	     the callback.
 //
 // A client's replies therefore leave in the order of its requests whatever
 // order its backends answer in. Every request lives on its loop's free list;
