@@ -26,7 +26,6 @@ const (
 )
 
 const (
-	maxIovecs        = 1024 // writev's IOV_MAX: gnet closes the conn past it
 	maxPending       = 4096 // requests waiting for a dial, per connection
 	minBackoff       = 50 * time.Millisecond
 	maxBackoff       = 2 * time.Second

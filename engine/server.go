@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -434,5 +433,3 @@ func (g gnetLogger) Fatalf(format string, args ...any) {
 	g.l.Error("gnet: " + fmt.Sprintf(format, args...))
 	os.Exit(1)
 }
-
-var errNotBooted = errors.New("ferry: server not started")

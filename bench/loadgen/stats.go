@@ -226,9 +226,7 @@ func (r *Result) WriteText(w io.Writer, hideHistogram bool) {
 	fmt.Fprintln(w, "\nLatency distribution (ms):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"Percentile"}
-	for _, name := range r.Order {
-		head = append(head, name)
-	}
+	head = append(head, r.Order...)
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for i, p := range ladder {
 		cols := []string{fmt.Sprintf("p%g", p)}

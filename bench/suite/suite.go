@@ -515,15 +515,6 @@ func (s *suite) targetsOf(kind string) []string {
 	return out
 }
 
-func (s *suite) target(name string) *Target {
-	for _, t := range s.targets {
-		if t.Name == name {
-			return t
-		}
-	}
-	return nil
-}
-
 // parallel runs f(i) for i in [0,n) on w goroutines.
 func parallel(n, w int, f func(i int)) {
 	var wg sync.WaitGroup

@@ -38,13 +38,13 @@ func TestBinaryHeaderMatchesSpecExamples(t *testing.T) {
 }
 
 type binWant struct {
-	op                     Opcode
-	key, extras, value     string
-	opaque                 uint32
-	cas                    uint64
-	flags, exptime         uint32
-	delta, initial         uint64
-	quiet, quietGet, known bool
+	op                 Opcode
+	key, extras, value string
+	opaque             uint32
+	cas                uint64
+	flags, exptime     uint32
+	delta, initial     uint64
+	quiet, quietGet    bool
 }
 
 func binaryGolden() []struct {

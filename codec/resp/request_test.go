@@ -18,12 +18,6 @@ func strs(args [][]byte) []string {
 	return out
 }
 
-// parseAll feeds b to a fresh parser at once and returns its result.
-func parseOnce(t *testing.T, p *Parser, r *Request, b []byte) (int, error) {
-	t.Helper()
-	return p.Parse(b, r)
-}
-
 // checkSplits replays b split at every offset: the prefix must be
 // incomplete (or, if wantErr, incomplete or wantErr), and the whole must
 // give wantN and wantArgs. It also feeds b one byte at a time.
@@ -37,6 +31,7 @@ func checkSplits(t *testing.T, lim Limits, b []byte, wantN int, wantArgs []strin
 			require.Zero(t, n)
 			n, err = p.Parse(b, &r)
 			require.Equal(t, wantErr, err, "sticky error after split at %d", k)
+			require.Zero(t, n)
 			continue
 		}
 		if k < wantN || wantErr != nil {
