@@ -48,11 +48,10 @@ type backendConn struct {
 
 	fifo    ring.FIFO[*request] // written, waiting for their replies (in order)
 	pending []*request          // waiting for the dial to finish (own their bytes)
-	// out holds the requests produced since the last write, copied: it is
-	// written once per loop iteration (or per callback when the loop has a
-	// single client), so requests of many clients share one write.
-	out     []byte
-	iov     [][]byte // scratch for writeNow
+	// out holds the requests produced since the last write: it is written
+	// once per loop iteration (or per callback when the loop has a single
+	// client), so requests of many clients share one write.
+	out     writeBuf
 	dirty   bool
 	need    int // inbound bytes needed before the next reply can be complete
 	proto   protocol
@@ -125,27 +124,11 @@ func (bc *backendConn) send(r *request, raw []byte) {
 	bc.stats.InQueue.Add(1)
 }
 
-// put queues raw for the next write. Small requests are copied (they
-// outlive the callback that parsed them when the write is deferred to the
-// end of the loop iteration); a large one is written at once, behind what is
-// queued, without a copy.
+// put queues raw for the next write (see writeBuf).
 func (bc *backendConn) put(raw []byte) {
-	if len(raw) > smallWrite {
-		bc.writeNow(raw)
-		return
+	if bc.out.add(bc.gc, raw) {
+		bc.lp.markBackend(bc)
 	}
-	bc.out = append(bc.out, raw...)
-	bc.lp.markBackend(bc)
-}
-
-func (bc *backendConn) writeNow(raw []byte) {
-	if bc.state != stateConnected {
-		return
-	}
-	bc.iov = append(bc.iov[:0], bc.out, raw)
-	bc.out = bc.out[:0]
-	_, _ = bc.gc.Writev(bc.iov) // an error closes it; onClose fails the requests
-	bc.iov[0], bc.iov[1] = nil, nil
 }
 
 // failOne fails one request with base, the pool protocol's error reply
@@ -240,7 +223,7 @@ func (bc *backendConn) sendInternal(b []byte) {
 	r.bc = bc
 	bc.fifo.Push(r)
 	bc.stats.InQueue.Add(1)
-	bc.out = append(bc.out, r.out...)
+	bc.out.add(bc.gc, r.out) // small: flushed with what follows in onOpen
 }
 
 func (bc *backendConn) onDialFailed(gen uint64, err error) {
@@ -254,24 +237,12 @@ func (bc *backendConn) onDialFailed(gen uint64, err error) {
 
 // flush writes the requests queued since the last flush in one write.
 func (bc *backendConn) flush() {
-	if bc.state != stateConnected || len(bc.out) == 0 {
-		bc.clearOut()
+	if bc.state != stateConnected {
+		bc.out.reset()
 		return
 	}
-	_, _ = bc.gc.Write(bc.out) // an error closes it; onClose failed the requests
-	bc.clearOut()
+	bc.out.flush(bc.gc)
 }
-
-func (bc *backendConn) clearOut() {
-	if cap(bc.out) > maxKeptOut {
-		bc.out = nil // a burst passed: do not keep its buffer for ever
-		return
-	}
-	bc.out = bc.out[:0]
-}
-
-// maxKeptOut bounds the write buffer a backend connection keeps between bursts.
-const maxKeptOut = 1 << 20
 
 // onTraffic matches every complete reply to the oldest request on this
 // connection.
@@ -397,7 +368,7 @@ func (bc *backendConn) fail(err error) {
 		lp.stats.Pools[bc.pool].ServerEjects.Inc()
 	}
 	reply := bc.errReply()
-	bc.clearOut()
+	bc.out.reset()
 	for {
 		r, ok := bc.fifo.Pop()
 		if !ok {

@@ -32,8 +32,7 @@ type client struct {
 	skip   int      // inbound bytes still to drop (the value of a refused request)
 
 	queue ring.FIFO[*request] // requests in the order they came
-	out   []byte              // replies waiting for this iteration's write (copies)
-	iov   [][]byte            // scratch for emit's immediate writes
+	out   writeBuf            // replies waiting for this iteration's write
 	dirty bool
 
 	authed     bool
@@ -155,24 +154,15 @@ func (cl *client) overflowReply() []byte {
 	return nil // binary: no request to answer; the close says it
 }
 
-// emit queues reply bytes for this client's next write. Small replies are
-// copied (the write may wait for the end of the loop iteration, so that the
-// replies several backends send one client leave in one write); a large one
-// goes out at once, behind what is queued, without a copy.
+// emit queues reply bytes for this client's next write (see writeBuf): the
+// replies several backends send one client in a loop iteration leave in one
+// write.
 func (cl *client) emit(b []byte) {
 	if !cl.open || len(b) == 0 {
 		return
 	}
-	if len(b) > smallWrite {
-		cl.iov = append(cl.iov[:0], cl.out, b)
-		cl.out = cl.out[:0]
-		_, _ = cl.gc.Writev(cl.iov) // an error closes it; onClose runs
-		cl.iov[0], cl.iov[1] = nil, nil
-		cl.lp.markClient(cl) // for the back-pressure checks in flush
-		return
-	}
-	cl.out = append(cl.out, b...)
-	cl.lp.markClient(cl)
+	cl.out.add(cl.gc, b)
+	cl.lp.markClient(cl) // even when written at once: flush applies back-pressure
 }
 
 // conn picks this client's connection to server si. A client keeps one
@@ -253,14 +243,12 @@ func (lp *loop) complete(r *request, reply []byte, view bool) {
 // back-pressure.
 func (cl *client) flush() {
 	if !cl.open {
-		cl.clearOut()
+		cl.out.reset()
 		return
 	}
-	if len(cl.out) > 0 {
-		cl.lastActive = cl.lp.now  // a client waiting on a slow reply was not idle
-		_, _ = cl.gc.Write(cl.out) // an error closes it; onClose ran
+	if cl.out.flush(cl.gc) {
+		cl.lastActive = cl.lp.now // a client waiting on a slow reply was not idle
 	}
-	cl.clearOut()
 	if !cl.open {
 		return
 	}
@@ -289,14 +277,6 @@ func (cl *client) maybeResume(out int) {
 		cl.throttled = false
 		_ = cl.gc.Wake(nil)
 	}
-}
-
-func (cl *client) clearOut() {
-	if cap(cl.out) > maxKeptOut {
-		cl.out = nil // a burst passed: do not keep its buffer for ever
-		return
-	}
-	cl.out = cl.out[:0]
 }
 
 func (cl *client) onTick() {
@@ -336,6 +316,6 @@ func (cl *client) onClose(err error) {
 			lp.release(r)
 		}
 	}
-	cl.clearOut()
+	cl.out.reset()
 	lp.removeClient(cl)
 }

@@ -272,10 +272,3 @@ func (lp *loop) removeClient(cl *client) {
 	lp.clients = lp.clients[:last]
 	cl.slot = -1
 }
-
-// smallWrite is the size up to which request and reply bytes are copied
-// into a connection's write buffer; larger pieces are written at once from
-// where they lie, behind what is queued. A copy of up to 64 KiB costs less
-// than the extra write (and wake-up of the peer) it saves: with 4 KiB, a
-// 16 KiB SET at -P1 cost 1.29x nutcracker's CPU, with 64 KiB 0.82x.
-const smallWrite = 64 << 10
