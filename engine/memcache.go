@@ -90,67 +90,33 @@ func (cl *client) answerNoReply(noreply bool, reply []byte) {
 // textGet sends a retrieval as is when its keys share a server, else as
 // one get per server; mergeText puts the VALUE blocks back in key order.
 func (cl *client) textGet(req *memcache.TextRequest, raw []byte) {
-	lp := cl.lp
-	p := cl.lpool.pool
-	srvOf := lp.keySrv[:0]
-	multi := false
-	for _, k := range req.Keys {
-		si := p.Pick(k)
-		if si < 0 {
-			lp.keySrv = srvOf
-			cl.answer(replyMCNoServer)
-			return
-		}
-		srvOf = append(srvOf, int32(si))
-		multi = multi || srvOf[0] != int32(si)
-	}
-	lp.keySrv = srvOf
-	if !multi {
-		r := lp.getReq()
+	srvOf, multi, ok := cl.pickServers(req.Keys, 1)
+	switch {
+	case !ok:
+		cl.answer(replyMCNoServer)
+		return
+	case !multi:
+		r := cl.lp.getReq()
 		r.mcCmd = req.Cmd
 		cl.push(r)
 		cl.conn(int(srvOf[0])).enqueue(r, raw)
 		return
 	}
-	parent := lp.getReq()
-	parent.mcMerge = true
-	parent.nkeys = len(req.Keys)
+	parent := cl.lp.getReq()
+	parent.mcMerge, parent.mcCmd = true, req.Cmd
 	cl.push(parent)
-	fragOf := lp.fragOf(len(p.Servers))
-	for i, k := range req.Keys {
-		si := srvOf[i]
-		fi := fragOf[si]
-		if fi < 0 {
-			fi = int32(len(parent.frags))
-			fragOf[si] = fi
-			f := lp.getReq()
-			f.parent = parent
-			f.server = si
-			f.mcCmd = req.Cmd
-			parent.frags = append(parent.frags, f)
-		}
-		f := parent.frags[fi]
-		f.nkeys++
-		f.cursor += len(k) + 1
-		parent.owner = append(parent.owner, fi)
-	}
+	cl.fanOut(parent, srvOf, req.Keys, 1)
 	for _, f := range parent.frags {
-		f.out = memcache.AppendGetHeader(ownedBuf(f.cursor+32), req.Cmd, req.Exptime)
-		f.cursor = 0
+		f.out = memcache.AppendGetHeader(ownedBuf(f.cursor+f.nkeys+32), req.Cmd, req.Exptime)
 	}
 	for i, k := range req.Keys {
 		f := parent.frags[parent.owner[i]]
 		f.out = memcache.AppendKey(f.out, k)
 	}
-	for si := range fragOf {
-		fragOf[si] = -1
-	}
-	parent.pending = len(parent.frags)
-	cl.stats.Fragments.Add(uint64(len(parent.frags)))
 	for _, f := range parent.frags {
 		f.out = memcache.AppendCRLF(f.out)
-		cl.conn(int(f.server)).enqueue(f, f.out)
 	}
+	cl.sendFragments(parent)
 }
 
 // mergeText answers a split retrieval: every hit in the order the keys were

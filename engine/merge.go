@@ -9,79 +9,91 @@ import (
 // its keys in their original order; merge puts the replies back together.
 // When every key is on one server the request goes out unchanged.
 func (cl *client) split(cmd *resp.Command, args [][]byte, raw []byte) {
-	lp := cl.lp
-	p := cl.lpool.pool
-	step := cmd.KeyStep
-	if step < 1 {
-		step = 1
-	}
-	nkeys := (len(args) - 1) / step
-
-	// Pass 1: the server of every key, and whether there is more than one.
-	srvOf := lp.keySrv[:0]
-	multi := false
-	for i := 0; i < nkeys; i++ {
-		si := p.Pick(args[1+i*step])
-		if si < 0 {
-			lp.keySrv = srvOf
-			cl.answer(replyNoServer)
-			return
-		}
-		srvOf = append(srvOf, int32(si))
-		if srvOf[0] != int32(si) {
-			multi = true
-		}
-	}
-	lp.keySrv = srvOf
-	if !multi {
-		cl.forward(args[1], raw)
+	step := max(cmd.KeyStep, 1)
+	keys := args[1:]
+	srvOf, multi, ok := cl.pickServers(keys, step)
+	switch {
+	case !ok:
+		cl.answer(replyNoServer)
+		return
+	case !multi:
+		cl.forwardTo(int(srvOf[0]), raw)
 		return
 	}
-
-	parent := lp.getReq()
+	parent := cl.lp.getReq()
 	parent.merge = cmd.Merge
-	parent.nkeys = nkeys
 	cl.push(parent)
+	cl.fanOut(parent, srvOf, keys, step)
+	for _, f := range parent.frags {
+		f.out = ownedBuf(f.cursor + f.nkeys*step*16 + len(args[0]) + 32)
+		f.out = resp.AppendArrayHeader(f.out, 1+f.nkeys*step)
+		f.out = resp.AppendBulk(f.out, args[0])
+	}
+	for i, fi := range parent.owner {
+		f := parent.frags[fi]
+		for _, a := range keys[i*step : i*step+step] {
+			f.out = resp.AppendBulk(f.out, a)
+		}
+	}
+	cl.sendFragments(parent)
+}
 
-	// Pass 2: one fragment per server, sized to its keys.
-	fragOf := lp.fragOf(len(p.Servers))
-	for i := 0; i < nkeys; i++ {
-		si := srvOf[i]
+// pickServers finds the server of every key group keys[i*step:(i+1)*step]
+// (placed by its first element) into the loop's scratch, and reports whether
+// they span more than one server; ok is false when a key has no live server.
+func (cl *client) pickServers(keys [][]byte, step int) (srvOf []int32, multi, ok bool) {
+	p := cl.lpool.pool
+	srvOf = cl.lp.keySrv[:0]
+	for i := 0; i+step <= len(keys); i += step {
+		si := p.Pick(keys[i])
+		if si < 0 {
+			cl.lp.keySrv = srvOf
+			return srvOf, false, false
+		}
+		srvOf = append(srvOf, int32(si))
+		multi = multi || srvOf[0] != int32(si)
+	}
+	cl.lp.keySrv = srvOf
+	return srvOf, multi, true
+}
+
+// fanOut gives parent one fragment per server in srvOf, each holding its key
+// groups in their original order: parent.owner maps key group i to its
+// fragment, f.nkeys counts a fragment's groups and f.cursor their bytes (a
+// size hint for the caller, who then encodes each fragment's request).
+func (cl *client) fanOut(parent *request, srvOf []int32, keys [][]byte, step int) {
+	lp := cl.lp
+	parent.nkeys = len(srvOf)
+	fragOf := lp.fragOf(len(cl.lpool.pool.Servers))
+	for i, si := range srvOf {
 		fi := fragOf[si]
 		if fi < 0 {
 			fi = int32(len(parent.frags))
 			fragOf[si] = fi
 			f := lp.getReq()
-			f.parent = parent
-			f.server = si
+			f.parent, f.server, f.mcCmd = parent, si, parent.mcCmd
 			parent.frags = append(parent.frags, f)
 		}
 		f := parent.frags[fi]
 		f.nkeys++
-		for j := 0; j < step; j++ {
-			f.cursor += len(args[1+i*step+j]) + 16 // size estimate, reset below
+		for _, k := range keys[i*step : i*step+step] {
+			f.cursor += len(k)
 		}
 		parent.owner = append(parent.owner, fi)
 	}
 	for _, f := range parent.frags {
-		f.out = ownedBuf(f.cursor + len(args[0]) + 32)
-		f.out = resp.AppendArrayHeader(f.out, 1+f.nkeys*step)
-		f.out = resp.AppendBulk(f.out, args[0])
-		f.cursor = 0
+		fragOf[f.server] = -1
 	}
-	for i := 0; i < nkeys; i++ {
-		f := parent.frags[parent.owner[i]]
-		for j := 0; j < step; j++ {
-			f.out = resp.AppendBulk(f.out, args[1+i*step+j])
-		}
-	}
-	for si := range fragOf {
-		fragOf[si] = -1
+}
+
+// sendFragments enqueues the fragments once every one is built: an enqueue
+// can fail at once (server down), which must not merge a half-built parent.
+func (cl *client) sendFragments(parent *request) {
+	for _, f := range parent.frags {
+		f.cursor = 0 // from size hint back to merge cursor
 	}
 	parent.pending = len(parent.frags)
 	cl.stats.Fragments.Add(uint64(len(parent.frags)))
-	// Enqueue after every fragment is built: an enqueue can fail at once
-	// (server down) and that must not merge a half-built parent.
 	for _, f := range parent.frags {
 		cl.conn(int(f.server)).enqueue(f, f.out)
 	}

@@ -127,7 +127,11 @@ func unknownCommand(name []byte, args [][]byte) []byte {
 
 // forward sends a request whose keys all live on the server of key.
 func (cl *client) forward(key, raw []byte) {
-	si := cl.lpool.pool.Pick(key)
+	cl.forwardTo(cl.lpool.pool.Pick(key), raw)
+}
+
+// forwardTo sends a request to server si (-1: no server is live).
+func (cl *client) forwardTo(si int, raw []byte) {
 	if si < 0 {
 		cl.answer(replyNoServer)
 		return
@@ -162,13 +166,7 @@ func (cl *client) forwardSameServer(cmd *resp.Command, args [][]byte, raw []byte
 		// first argument hashes to, so the same script meets the same server.
 		cl.forward(args[1], raw)
 	default:
-		if first < 0 {
-			cl.answer(replyNoServer)
-			return
-		}
-		r := cl.lp.getReq()
-		cl.push(r)
-		cl.conn(first).enqueue(r, raw)
+		cl.forwardTo(first, raw)
 	}
 }
 
