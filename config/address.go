@@ -16,6 +16,10 @@ import (
 // `listen` (host:port, or a unix socket path with optional permissions) and
 // each `servers` entry ("host:port:weight [name]" or "/path:weight [name]").
 
+// maxUnixPath is the longest unix socket path (sizeof sun_path - 1 on Linux);
+// twemproxy rejects longer listen paths.
+const maxUnixPath = 107
+
 func (pp *poolParser) setListen(key string, v *yaml.Node) {
 	s, ok := pp.scalar(key, v)
 	if !ok {

@@ -26,10 +26,6 @@ func Parse(file string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// maxUnixPath is the longest unix socket path (sizeof sun_path - 1 on Linux);
-// twemproxy rejects longer listen paths.
-const maxUnixPath = 107
-
 type parser struct {
 	file        string
 	errs        Errors
