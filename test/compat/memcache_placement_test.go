@@ -325,40 +325,8 @@ func checkMCPlacement(t *testing.T, c mcCombo, trio []*testutil.Proc, keys []str
 	feLoc := mcLocate(t, "ferry", direct, keys, server)
 	missNc := mcGetAll(t, "nutcracker", nc, keys, feVal)
 
-	var diff []string
-	for i, k := range keys {
-		if ncLoc[i] != feLoc[i] {
-			diff = append(diff, fmt.Sprintf("key %q: nutcracker put it on %s, ferry on %s",
-				k, server(ncLoc[i]), server(feLoc[i])))
-		}
-	}
-	counts := make([]int, len(trio))
-	for _, l := range ncLoc {
-		if l >= 0 {
-			counts[l]++
-		}
-	}
-	t.Logf("keys per backend (by nutcracker): %v; placement mismatches: %d; ferry get problems: %d; nutcracker get problems: %d",
-		counts, len(diff), len(missFe), len(missNc))
-	if len(diff) > 0 || len(missFe) > 0 || len(missNc) > 0 {
-		const show = 10
-		var b strings.Builder
-		fmt.Fprintf(&b, "hash %s, distribution %s, shape %s: %d of %d keys placed differently from nutcracker",
-			c.hash, c.dist, c.shape.tag, len(diff), len(keys))
-		for _, d := range diff[:min(show, len(diff))] {
-			b.WriteString("\n  " + d)
-		}
-		if len(diff) > show {
-			fmt.Fprintf(&b, "\n  ... and %d more", len(diff)-show)
-		}
-		for _, m := range missFe[:min(show, len(missFe))] {
-			b.WriteString("\n  written via nutcracker, read via ferry: " + m)
-		}
-		for _, m := range missNc[:min(show, len(missNc))] {
-			b.WriteString("\n  written via ferry, read via nutcracker: " + m)
-		}
-		t.Error(b.String())
-	}
+	label := fmt.Sprintf("hash %s, distribution %s, shape %s", c.hash, c.dist, c.shape.tag)
+	reportPlacement(t, label, keys, ncLoc, feLoc, missFe, missNc, len(trio), server, nil)
 }
 
 func mcFlushAll(t *testing.T, direct []*testutil.Raw) {

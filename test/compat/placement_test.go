@@ -338,6 +338,20 @@ func checkPlacement(t *testing.T, c placementCombo, backends []*testutil.Proc, k
 	feLoc := locate(t, "ferry", direct, keys, server)
 	missNc := getAll(t, "nutcracker", nc, keys, feVal)
 
+	label := fmt.Sprintf("hash %s, distribution %s, shape %s", c.hash, c.dist, c.shape.tag)
+	reportPlacement(t, label, keys, ncLoc, feLoc, missFe, missNc, len(backends), server, func() string {
+		return fmt.Sprintf("config lists the servers as %s; nutcracker sorts them (by name, shorter first) into %s",
+			describeOrder(c.shape.order[:], server), describeOrder(twemproxyOrder(c, backends), server))
+	})
+}
+
+// reportPlacement fails t when ferry placed a key on another server than
+// nutcracker (ncLoc/feLoc: backend index per key, -1 nowhere), or when a
+// read through one proxy missed what the other wrote; it logs the spread.
+// why explains a placement difference.
+func reportPlacement(t *testing.T, label string, keys []string, ncLoc, feLoc []int, missFe, missNc []string,
+	backends int, server func(int) string, why func() string) {
+	t.Helper()
 	var diff []string
 	for i, k := range keys {
 		if ncLoc[i] != feLoc[i] {
@@ -345,37 +359,36 @@ func checkPlacement(t *testing.T, c placementCombo, backends []*testutil.Proc, k
 				k, server(ncLoc[i]), server(feLoc[i])))
 		}
 	}
-	counts := make([]int, len(backends))
+	counts := make([]int, backends)
 	for _, l := range ncLoc {
 		if l >= 0 {
 			counts[l]++
 		}
 	}
-	t.Logf("keys per backend (by nutcracker): %v; placement mismatches: %d; ferry GET misses: %d; nutcracker GET misses: %d",
+	t.Logf("keys per backend (by nutcracker): %v; placement mismatches: %d; ferry read misses: %d; nutcracker read misses: %d",
 		counts, len(diff), len(missFe), len(missNc))
-	if len(diff) > 0 || len(missFe) > 0 || len(missNc) > 0 {
-		const show = 10
-		var b strings.Builder
-		fmt.Fprintf(&b, "hash %s, distribution %s, shape %s: %d of %d keys placed differently from nutcracker",
-			c.hash, c.dist, c.shape.tag, len(diff), len(keys))
-		for _, d := range diff[:min(show, len(diff))] {
-			b.WriteString("\n  " + d)
-		}
-		if len(diff) > show {
-			fmt.Fprintf(&b, "\n  ... and %d more", len(diff)-show)
-		}
-		if len(diff) > 0 {
-			fmt.Fprintf(&b, "\n  config lists the servers as %s; nutcracker sorts them (by name, shorter first) into %s",
-				describeOrder(c.shape.order[:], server), describeOrder(twemproxyOrder(c, backends), server))
-		}
-		for _, m := range missFe[:min(show, len(missFe))] {
-			b.WriteString("\n  written via nutcracker, GET via ferry: " + m)
-		}
-		for _, m := range missNc[:min(show, len(missNc))] {
-			b.WriteString("\n  written via ferry, GET via nutcracker: " + m)
-		}
-		t.Error(b.String())
+	if len(diff) == 0 && len(missFe) == 0 && len(missNc) == 0 {
+		return
 	}
+	const show = 10
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d of %d keys placed differently from nutcracker", label, len(diff), len(keys))
+	for _, d := range diff[:min(show, len(diff))] {
+		b.WriteString("\n  " + d)
+	}
+	if len(diff) > show {
+		fmt.Fprintf(&b, "\n  ... and %d more", len(diff)-show)
+	}
+	if len(diff) > 0 && why != nil {
+		b.WriteString("\n  " + why())
+	}
+	for _, m := range missFe[:min(show, len(missFe))] {
+		b.WriteString("\n  written via nutcracker, read via ferry: " + m)
+	}
+	for _, m := range missNc[:min(show, len(missNc))] {
+		b.WriteString("\n  written via ferry, read via nutcracker: " + m)
+	}
+	t.Error(b.String())
 }
 
 // twemproxyOrder returns the backend indexes of c's servers in the order
