@@ -166,14 +166,18 @@ func (lp *loop) flush() {
 func (lp *loop) writeAll() {
 	for len(lp.dirtyBackends) > 0 || len(lp.dirtyClients) > 0 {
 		lp.flushBackends()
-		for i := 0; i < len(lp.dirtyClients); i++ {
-			cl := lp.dirtyClients[i]
-			lp.dirtyClients[i] = nil
-			cl.dirty = false
-			cl.flush()
-		}
-		lp.dirtyClients = lp.dirtyClients[:0]
+		lp.flushClients()
 	}
+}
+
+func (lp *loop) flushClients() {
+	for i := 0; i < len(lp.dirtyClients); i++ {
+		cl := lp.dirtyClients[i]
+		lp.dirtyClients[i] = nil
+		cl.dirty = false
+		cl.flush()
+	}
+	lp.dirtyClients = lp.dirtyClients[:0]
 }
 
 func (lp *loop) flushBackends() {

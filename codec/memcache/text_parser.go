@@ -153,18 +153,9 @@ func (p *TextParser) parseLine(b []byte, eol int, r *TextRequest) (int, error) {
 	}
 	// Up to three arguments after the command.
 	var args [3][]byte
-	var nargs int
-	for {
-		tok, _, next := token(line, pos)
-		if len(tok) == 0 {
-			break
-		}
-		if nargs == len(args) {
-			return n, ErrArity
-		}
-		args[nargs] = tok
-		nargs++
-		pos = next
+	nargs, ok := splitArgs(line, pos, args[:])
+	if !ok {
+		return n, ErrArity
 	}
 	switch cmd {
 	case CmdVersion, CmdQuit:
@@ -256,23 +247,31 @@ func (p *TextParser) parseRetrieval(line []byte, pos, n int, r *TextRequest) (in
 	return n, nil
 }
 
+// splitArgs puts the tokens of line from pos on into args; ok is false when
+// there are more than len(args).
+func splitArgs(line []byte, pos int, args [][]byte) (nargs int, ok bool) {
+	for {
+		tok, _, next := token(line, pos)
+		if len(tok) == 0 {
+			return nargs, true
+		}
+		if nargs == len(args) {
+			return nargs, false
+		}
+		args[nargs] = tok
+		nargs++
+		pos = next
+	}
+}
+
 // parseStorage parses "<cmd> <key> <flags> <exptime> <bytes> [<cas>] [noreply]".
 // The value length is checked first: once it is known, every other error can
 // skip the data block and keep the connection.
 func (p *TextParser) parseStorage(b, line []byte, pos, n int, r *TextRequest) (int, error) {
 	var args [6][]byte
-	var nargs int
-	for {
-		tok, _, next := token(line, pos)
-		if len(tok) == 0 {
-			break
-		}
-		if nargs == len(args) {
-			return n, ErrStorageArity
-		}
-		args[nargs] = tok
-		nargs++
-		pos = next
+	nargs, ok := splitArgs(line, pos, args[:])
+	if !ok {
+		return n, ErrStorageArity
 	}
 	want := 4
 	if r.Cmd == CmdCas {
