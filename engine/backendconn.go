@@ -364,9 +364,7 @@ func (bc *backendConn) fail(err error) {
 		bc.backoff = maxBackoff
 	}
 	bc.retryAt = lp.now + int64(bc.backoff)
-	if bc.lpool.pool.ReportFailure(bc.srv) {
-		lp.stats.Pools[bc.pool].ServerEjects.Inc()
-	}
+	bc.lpool.pool.ReportFailure(bc.srv) // ejections are counted by the pool
 	reply := bc.errReply()
 	bc.out.reset()
 	for {

@@ -37,7 +37,6 @@ type PoolStats struct {
 	ForwardError      Counter // requests failed because a server was unavailable
 	Fragments         Counter // fragments created by multi-key splits
 	Requests          Counter
-	ServerEjects      Counter
 	_                 [64]byte // keep shards of different loops off one cache line
 }
 
