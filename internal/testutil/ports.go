@@ -23,7 +23,10 @@ import (
 // (go test ./... runs packages in parallel) from picking the same one.
 var ports struct {
 	once   sync.Once
-	lo, hi int // candidate range [lo, hi); hi == 0: fall back to binding :0
+	lo, hi int // candidate range [lo, hi); binding :0 is the last resort
+	// outsideEphemeral: [lo, hi) lies outside ip_local_port_range, so no
+	// outgoing connection or :0 listener can take a port FreePort returned.
+	outsideEphemeral bool
 
 	mu     sync.Mutex
 	handed map[int]bool
@@ -45,7 +48,11 @@ func initPortRange() {
 		}
 	}
 	// Below the ephemeral range (starting above the usual well-known
-	// service ports), or above it, whichever is larger.
+	// service ports), or above it, whichever is larger. Where the
+	// ephemeral range covers (nearly) everything, draw from all ports above
+	// base anyway: a random pick among ~50k ports collides with the kernel's
+	// own choices far less often than re-using a port the kernel just
+	// handed out for :0, which it is likely to hand out again soon.
 	const base = 15000
 	belowLo, belowHi := base, ephLo
 	aboveLo, aboveHi := ephHi+1, 65536
@@ -54,8 +61,10 @@ func initPortRange() {
 	} else {
 		ports.lo, ports.hi = aboveLo, aboveHi
 	}
+	ports.outsideEphemeral = true
 	if ports.hi-ports.lo < 1000 {
-		ports.lo, ports.hi = 0, 0
+		ports.lo, ports.hi = base, 65536
+		ports.outsideEphemeral = false
 	}
 }
 
