@@ -291,16 +291,22 @@ func TestParseLargeBulkLinear(t *testing.T) {
 
 	// Called on every chunk anyway: each call must cost O(header), not
 	// O(len(b)). 257 rescans of up to 16 MiB would take far longer.
-	p.Reset()
-	start := time.Now()
-	for got := chunk; got <= len(b)+chunk; got += chunk {
-		_, err := p.Parse(b[:min(got, len(b))], &r)
-		if err == nil {
-			break
+	// Timed three times, the fastest counts: a loaded machine only makes
+	// a run slower, never a quadratic rescan faster.
+	best := time.Hour
+	for range 3 {
+		p.Reset()
+		start := time.Now()
+		for got := chunk; got <= len(b)+chunk; got += chunk {
+			_, err := p.Parse(b[:min(got, len(b))], &r)
+			if err == nil {
+				break
+			}
+			require.ErrorIs(t, err, ErrIncomplete)
 		}
-		require.ErrorIs(t, err, ErrIncomplete)
+		best = min(best, time.Since(start))
 	}
-	require.Less(t, time.Since(start), 50*time.Millisecond)
+	require.Less(t, best, 50*time.Millisecond)
 	require.Len(t, r.Args[2], size)
 }
 
