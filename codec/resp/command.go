@@ -1,5 +1,7 @@
 package resp
 
+import "strings"
+
 // Kind says how the proxy routes a command.
 type Kind uint8
 
@@ -157,34 +159,78 @@ func KeyIndexes(c *Command, args [][]byte, visit func(i int)) bool {
 const maxNameLen = 32
 
 // Lookup returns the command named name, in any letter case, or nil. It
-// does not allocate: name is upper-cased into a stack array, and the map
-// lookup with string(bytes) does not copy.
+// does not allocate: name is upper-cased and hashed in one pass into a stack
+// array, then looked up in an open-addressing table built at init (a Go map
+// costs twice as much here: its string hash and probing are generic).
 func Lookup(name []byte) *Command {
 	if len(name) == 0 || len(name) > maxNameLen {
 		return nil
 	}
 	var buf [maxNameLen]byte
+	h := uint32(nameHashSeed)
 	for i, c := range name {
 		if 'a' <= c && c <= 'z' {
 			c -= 'a' - 'A'
 		}
 		buf[i] = c
+		h = (h ^ uint32(c)) * nameHashPrime
 	}
-	return byName[string(buf[:len(name)])]
+	upper := string(buf[:len(name)]) // compared only: no copy
+	for i := h & nameSlotsMask; ; i = (i + 1) & nameSlotsMask {
+		s := &nameSlots[i]
+		if s.cmd == nil {
+			return nil
+		}
+		if s.name == upper {
+			return s.cmd
+		}
+	}
+}
+
+// FNV-1a over the upper-cased name.
+const (
+	nameHashSeed  = 2166136261
+	nameHashPrime = 16777619
+	nameSlotsMask = uint32(len(nameSlots) - 1)
+)
+
+type nameSlot struct {
+	name string
+	cmd  *Command
+}
+
+// nameSlots: a power of two, at least 4 times the number of commands, so
+// that probe runs stay short (init checks the load).
+var nameSlots [1024]nameSlot
+
+func addName(name string, c *Command) {
+	h := uint32(nameHashSeed)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * nameHashPrime
+	}
+	for i := h & nameSlotsMask; ; i = (i + 1) & nameSlotsMask {
+		s := &nameSlots[i]
+		if s.cmd == nil {
+			*s = nameSlot{name: name, cmd: c}
+			return
+		}
+		if s.name == name {
+			panic("BUG: resp command table: duplicate name " + name)
+		}
+	}
 }
 
 // Commands returns the whole table, for listing and tests. Shared: do not
 // modify.
 func Commands() []Command { return table }
 
-var (
-	table  []Command
-	byName map[string]*Command
-)
+var table []Command
 
 func init() {
 	table = make([]Command, len(specs))
-	byName = make(map[string]*Command, len(specs))
+	if 4*len(specs) > len(nameSlots) {
+		panic("BUG: resp command table: grow nameSlots")
+	}
 	for i, s := range specs {
 		c := &table[i]
 		*c = Command{
@@ -196,9 +242,9 @@ func init() {
 			c.Reason = s.name + " is not supported by the proxy: " + s.why
 			c.reply = []byte("-ERR " + c.Reason + "\r\n")
 		}
-		if len(s.name) > maxNameLen || byName[s.name] != nil {
-			panic("BUG: resp command table: bad or duplicate name " + s.name)
+		if len(s.name) > maxNameLen || strings.ToUpper(s.name) != s.name {
+			panic("BUG: resp command table: bad name " + s.name)
 		}
-		byName[s.name] = c
+		addName(s.name, c)
 	}
 }
