@@ -17,8 +17,16 @@ type writeBuf struct {
 // (gnet's OnClose runs before add returns).
 func (w *writeBuf) add(gc gnet.Conn, b []byte) (queued bool) {
 	if len(b) <= smallWrite {
+		if len(w.buf)+len(b) <= smallWrite {
+			w.buf = append(w.buf, b...)
+			return true
+		}
+		// A full batch: send it now, so the peer starts on it while this
+		// iteration reads more, and the buffer stays near smallWrite.
 		w.buf = append(w.buf, b...)
-		return true
+		_, _ = gc.Write(w.buf)
+		w.reset()
+		return false
 	}
 	w.iov = append(w.iov[:0], w.buf, b)
 	w.buf = w.buf[:0]
