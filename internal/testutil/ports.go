@@ -108,12 +108,15 @@ func freePort() (int, func(), error) {
 	}
 	// Fallback: let the kernel choose.
 	for range 100 {
+		syscall.ForkLock.RLock() // see canBind
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			syscall.ForkLock.RUnlock()
 			return 0, nil, err
 		}
 		p := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
+		syscall.ForkLock.RUnlock()
 		if !ports.handed[p] {
 			ports.handed[p] = true
 			return p, nil, nil
@@ -122,7 +125,13 @@ func freePort() (int, func(), error) {
 	return 0, nil, errors.New("no free port found")
 }
 
+// canBind binds p and closes it again. It holds syscall.ForkLock for
+// reading meanwhile: a process started by another goroutine at that moment
+// would otherwise inherit the listening socket and keep the port bound
+// until its exec, just when the caller binds it (seen under load).
 func canBind(p int) bool {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 	if err != nil {
 		return false

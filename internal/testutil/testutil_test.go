@@ -41,7 +41,12 @@ func TestFreePort(t *testing.T) {
 			t.Fatalf("port %d handed out twice", p)
 		}
 		seen[p] = true
+		syscall.ForkLock.RLock() // as canBind: no child may inherit this socket
 		ln, err := net.Listen("tcp", loopAddr(p))
+		if err == nil {
+			ln.Close()
+		}
+		syscall.ForkLock.RUnlock()
 		if err != nil {
 			if !ports.outsideEphemeral {
 				// The range overlaps ip_local_port_range: any outgoing
@@ -51,7 +56,6 @@ func TestFreePort(t *testing.T) {
 			}
 			t.Fatalf("port %d from [%d,%d) (outside the ephemeral range) not bindable: %v", p, ports.lo, ports.hi, err)
 		}
-		ln.Close()
 	}
 }
 
