@@ -51,9 +51,15 @@ type backendConn struct {
 	// out holds the requests produced since the last write: it is written
 	// once per loop iteration (or per callback when the loop has a single
 	// client), so requests of many clients share one write.
-	out     writeBuf
-	dirty   bool
-	need    int // inbound bytes needed before the next reply can be complete
+	out   writeBuf
+	dirty bool
+	need  int // stored bytes (acc + gnet's inbound) needed before the next reply can be complete
+	// acc gathers a large reply (over gatherAt) outside gnet: with a partial
+	// reply left in gnet's buffer, every read would copy all of it again
+	// (Conn.Peek joins the ring buffer and the new bytes into a fresh slice),
+	// quadratic in the reply's size. Here each byte is copied once. It starts
+	// with the first byte of the oldest unanswered reply.
+	acc     []byte
 	proto   protocol
 	scanner resp.ReplyScanner
 	text    memcache.TextReplyScanner
@@ -189,6 +195,7 @@ func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
 	lp := bc.lp
 	lp.tick()
 	bc.gc, bc.state, bc.need = c, stateConnected, 0
+	bc.acc = nil
 	bc.scanner.Reset()
 	bc.backoff = 0
 	bc.stats.ServerConnections.Add(1)
@@ -248,11 +255,23 @@ func (bc *backendConn) flush() {
 // connection.
 func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 	lp := bc.lp
-	if bc.need > 0 && c.InboundBuffered() < bc.need {
-		return gnet.None
+	var buf []byte
+	if len(bc.acc) > 0 {
+		// gnet's inbound buffer is empty while gathering: Peek is a view.
+		b, _ := c.Peek(-1)
+		bc.acc = append(bc.acc, b...)
+		_, _ = c.Discard(len(b))
+		if len(bc.acc) < bc.need {
+			return gnet.None
+		}
+		buf = bc.acc
+	} else {
+		if bc.need > 0 && c.InboundBuffered() < bc.need {
+			return gnet.None
+		}
+		buf, _ = c.Peek(-1)
 	}
 	lp.tick()
-	buf, _ := c.Peek(-1)
 	off := 0
 	for off < len(buf) {
 		head, ok := bc.fifo.Peek()
@@ -294,11 +313,30 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 		lp.complete(r, reply, true)
 	}
 	lp.flush()
-	if off > 0 && bc.gc == c { // Discard(0) would drop everything
+	if bc.gc != c {
+		return gnet.None // failed meanwhile: fail() dropped acc
+	}
+	switch {
+	case len(bc.acc) > 0:
+		// keep the partial reply at the start of acc
+		rest := copy(bc.acc, bc.acc[off:])
+		bc.acc = bc.acc[:rest]
+		if rest == 0 && cap(bc.acc) > maxKeptOut {
+			bc.acc = nil
+		}
+	case len(buf)-off >= gatherAt:
+		// A large partial reply: gather the rest of it in acc.
+		bc.acc = append(bc.acc[:0], buf[off:]...)
+		_, _ = c.Discard(len(buf))
+	case off > 0: // Discard(0) would drop everything
 		_, _ = c.Discard(off)
 	}
 	return gnet.None
 }
+
+// gatherAt is the size of a partial reply from which it is gathered in
+// backendConn.acc rather than left in gnet's buffer.
+const gatherAt = 64 << 10
 
 // scan finds the end of the reply to r at the start of b.
 func (bc *backendConn) scan(r *request, b []byte) (n, need int, err error) {
@@ -355,6 +393,7 @@ func (bc *backendConn) fail(err error) {
 	bc.state = stateDown
 	bc.gc = nil
 	bc.need = 0
+	bc.acc = nil
 	bc.scanner.Reset()
 	bc.text.Reset()
 	bc.lastErr = err
