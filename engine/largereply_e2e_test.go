@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +120,94 @@ func TestLargeRequestGatheredLinearly(t *testing.T) {
 	t.Logf("%d-byte MSET: direct %v, through ferry %v", len(req), direct, proxied)
 	require.Less(t, proxied, 3*direct+200*time.Millisecond)
 	require.Equal(t, val, p.client(t).Get(ctx, fmt.Sprintf("k%d", pairs-1)).Val())
+}
+
+// Large and small requests mixed in one pipeline, written in pieces of
+// random size (so partial requests and replies over 64 KiB are gathered,
+// and complete ones follow them in the same buffer), to 3 servers: every
+// reply comes back right and in order, on several clients at once.
+func TestLargeAndSmallMixedInRandomPieces(t *testing.T) {
+	servers := startRedises(t, 3)
+	p := startProxy(t, servers)
+
+	const clients, cmds = 4, 120
+	errs := make(chan error, clients)
+	for ci := range clients {
+		go func() {
+			errs <- func() error {
+				rng := rand.New(rand.NewPCG(uint64(ci), 7))
+				c := testutil.RawConn(t, p.addr)
+				defer c.Close()
+				var stream []byte
+				var want []string
+				vals := map[string]string{}
+				for i := range cmds {
+					k := fmt.Sprintf("mix:%d:%d", ci, rng.IntN(20))
+					switch rng.IntN(5) {
+					case 4: // one request of thousands of small arguments
+						args := []string{"MSET"}
+						for j := range 2000 + rng.IntN(2000) {
+							kk := fmt.Sprintf("mix:%d:%d", ci, rng.IntN(20))
+							v := fmt.Sprintf("%d-%d-%s", i, j, strings.Repeat("m", rng.IntN(40)))
+							args = append(args, kk, v)
+							vals[kk] = v
+						}
+						stream = append(stream, testutil.Command(args...)...)
+						want = append(want, "+OK\r\n")
+					case 0, 1:
+						size := rng.IntN(8)
+						if rng.IntN(3) == 0 {
+							size = 64<<10 + rng.IntN(256<<10)
+						}
+						v := strings.Repeat(string(rune('a'+i%26)), size)
+						stream = append(stream, testutil.Command("SET", k, v)...)
+						want = append(want, "+OK\r\n")
+						vals[k] = v
+					case 2:
+						stream = append(stream, testutil.Command("GET", k)...)
+						if v, ok := vals[k]; ok {
+							want = append(want, fmt.Sprintf("$%d\r\n%s\r\n", len(v), v))
+						} else {
+							want = append(want, "$-1\r\n")
+						}
+					default:
+						k2 := fmt.Sprintf("mix:%d:%d", ci, rng.IntN(20))
+						stream = append(stream, testutil.Command("MGET", k, k2)...)
+						w := "*2\r\n"
+						for _, kk := range []string{k, k2} {
+							if v, ok := vals[kk]; ok {
+								w += fmt.Sprintf("$%d\r\n%s\r\n", len(v), v)
+							} else {
+								w += "$-1\r\n"
+							}
+						}
+						want = append(want, w)
+					}
+				}
+				go func() {
+					for len(stream) > 0 {
+						n := min(len(stream), 1+rng.IntN(200<<10))
+						if _, err := c.Write(stream[:n]); err != nil {
+							return
+						}
+						stream = stream[n:]
+					}
+				}()
+				_ = c.Conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+				for i, w := range want {
+					got, err := c.ReadReply()
+					if err != nil {
+						return fmt.Errorf("client %d, reply %d: %v", ci, i, err)
+					}
+					if string(got) != w {
+						return fmt.Errorf("client %d, reply %d: got %.60q (%d bytes), want %.60q (%d bytes)", ci, i, got, len(got), w, len(w))
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range clients {
+		require.NoError(t, <-errs)
+	}
 }
