@@ -36,7 +36,7 @@ fuzz:
 bench: bench-go bench-suite
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20000x ./codec/... ./engine/... ./backend/... | tee bench/results/go-bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms ./codec/... ./engine/... ./backend/... | tee bench/results/go-bench.txt
 
 bench-suite:
 	./scripts/bench.sh $(BENCHFLAGS)

@@ -4,7 +4,7 @@
 # compares ferry with nutcracker (twemproxy) and with direct backend access
 # and writes its markdown table to bench/results/latest.md (and the terminal).
 #
-#   scripts/bench.sh                 # full run, about 13 minutes
+#   scripts/bench.sh                 # full run, about 10 minutes
 #   scripts/bench.sh --quick         # smoke test, about 3 minutes
 #   scripts/bench.sh --only 'GET'    # some loads; see bin/ferry-suite --help
 set -euo pipefail

@@ -46,7 +46,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.memcached, "memcached", "memcached", "memcached binary")
 	fs.StringVar(&o.redisBenchmark, "redis-benchmark", "redis-benchmark", "redis-benchmark binary")
 	fs.StringVar(&o.out, "out", "bench/results/latest.md", "markdown report file (a .json of the raw runs is written beside it)")
-	fs.DurationVar(&o.duration, "duration", 4*time.Second, "length of each ferry-bench run (whole seconds)")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each ferry-bench run (whole seconds)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of each load and target (medians are reported)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: 2 s runs, 1 repetition, small redis-benchmark and idle-connection counts")
 	fs.StringVar(&o.threads, "threads", "1,all", "ferry --threads settings to measure, comma-separated; 'all' is the number of CPUs")
