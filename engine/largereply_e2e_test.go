@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -210,4 +212,50 @@ func TestLargeAndSmallMixedInRandomPieces(t *testing.T) {
 	for range clients {
 		require.NoError(t, <-errs)
 	}
+}
+
+// The binary protocol through the same gather paths: quiet sets of values
+// over 64 KiB and getkq for each, pipelined and written in random pieces,
+// to 3 servers (-I 2m: memcached's default item limit is 1 MiB).
+func TestMemcacheBinaryLargeValuesInPieces(t *testing.T) {
+	servers := []*testutil.Proc{
+		testutil.StartMemcached(t, "-I", "2m"), testutil.StartMemcached(t, "-I", "2m"), testutil.StartMemcached(t, "-I", "2m"),
+	}
+	p := startMCProxy(t, "memcache_binary", servers)
+	conn := testutil.RawConn(t, p.addr)
+	_ = conn.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+	rng := rand.New(rand.NewPCG(3, 4))
+
+	const n = 24
+	vals := make([][]byte, n)
+	var batch []byte
+	for i := range n {
+		vals[i] = []byte(strings.Repeat(string(rune('A'+i)), 1+rng.IntN(300<<10)))
+		batch = append(batch, encodeBin(0x11, uint32(100+i), setExtras(uint32(i), 0), []byte(fmt.Sprintf("bin:%d", i)), vals[i])...) // setq
+	}
+	for i := range n {
+		batch = append(batch, encodeBin(0x0d, uint32(i), nil, []byte(fmt.Sprintf("bin:%d", i)), nil)...) // getkq
+	}
+	batch = append(batch, encodeBin(0x0a, 999, nil, nil, nil)...) // noop
+	go func() {
+		for len(batch) > 0 {
+			k := min(len(batch), 1+rng.IntN(150<<10))
+			if _, err := conn.Write(batch[:k]); err != nil {
+				return
+			}
+			batch = batch[k:]
+		}
+	}()
+	for i := range n {
+		r := readBin(t, conn.R)
+		require.EqualValues(t, 0x0d, r.op)
+		require.EqualValues(t, i, r.opaque, "hits in request order")
+		require.EqualValues(t, 0, r.status)
+		require.Equal(t, fmt.Sprintf("bin:%d", i), string(r.key))
+		require.EqualValues(t, i, binary.BigEndian.Uint32(r.extras), "flags")
+		require.True(t, bytes.Equal(vals[i], r.value), "value %d: %d bytes, want %d", i, len(r.value), len(vals[i]))
+	}
+	r := readBin(t, conn.R)
+	require.EqualValues(t, 0x0a, r.op)
+	require.EqualValues(t, 999, r.opaque)
 }
