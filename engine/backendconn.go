@@ -119,15 +119,25 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 // reply waits in the FIFO for it; a noreply one is done as soon as it is
 // on its way.
 func (bc *backendConn) send(r *request, raw []byte) {
-	bc.put(raw)
+	if bc.state != stateConnected {
+		// A write earlier in this callback failed and closed the
+		// connection (onOpen sending what waited for the dial).
+		bc.lp.stats.Pools[bc.pool].ForwardError.Inc()
+		bc.failOne(r, bc.errReply())
+		return
+	}
 	bc.stats.Requests.Inc()
 	bc.stats.RequestBytes.Add(uint64(len(raw)))
 	if r.noreply {
+		bc.put(raw)
 		bc.lp.complete(r, nil, false)
 		return
 	}
+	// On the FIFO before the bytes are queued: queueing may write, a failed
+	// write closes the connection at once, and fail() must find r there.
 	bc.fifo.Push(r)
 	bc.stats.InQueue.Add(1)
+	bc.put(raw)
 }
 
 // put queues raw for the next write (see writeBuf).
@@ -223,6 +233,9 @@ func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
 }
 
 func (bc *backendConn) sendInternal(b []byte) {
+	if bc.state != stateConnected {
+		return // failed meanwhile; the next connection sends its own
+	}
 	r := bc.lp.getReq()
 	r.internal = true
 	r.out = append(ownedBuf(len(b)), b...)
@@ -321,9 +334,7 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 		// keep the partial reply at the start of acc
 		rest := copy(bc.acc, bc.acc[off:])
 		bc.acc = bc.acc[:rest]
-		if rest == 0 && cap(bc.acc) > maxKeptOut {
-			bc.acc = nil
-		}
+		bc.acc = shrinkGathered(bc.acc)
 	case len(buf)-off >= gatherAt:
 		// A large partial reply: gather the rest of it in acc.
 		bc.acc = append(bc.acc[:0], buf[off:]...)
@@ -334,9 +345,22 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-// gatherAt is the size of a partial reply from which it is gathered in
-// backendConn.acc rather than left in gnet's buffer.
+// gatherAt is the size of a partial reply (or request) from which it is
+// gathered in backendConn.acc (client.acc) rather than left in gnet's buffer.
 const gatherAt = 64 << 10
+
+// shrinkGathered gives back a gathering buffer that grew past maxKeptOut
+// once what it still holds is small: after a 60 MB request, a connection
+// that keeps ending its reads mid-request must not pin 60 MB.
+func shrinkGathered(acc []byte) []byte {
+	if cap(acc) <= maxKeptOut || len(acc) > cap(acc)/4 {
+		return acc
+	}
+	if len(acc) == 0 {
+		return nil
+	}
+	return append([]byte(nil), acc...)
+}
 
 // scan finds the end of the reply to r at the start of b.
 func (bc *backendConn) scan(r *request, b []byte) (n, need int, err error) {

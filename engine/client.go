@@ -142,9 +142,7 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 		// keep the unparsed rest at the start of acc
 		rest := copy(cl.acc, cl.acc[off:])
 		cl.acc = cl.acc[:rest]
-		if rest == 0 && cap(cl.acc) > maxKeptOut {
-			cl.acc = nil
-		}
+		cl.acc = shrinkGathered(cl.acc)
 	case len(buf)-off >= gatherAt:
 		// A large partial request (or backlog): gather the rest in acc.
 		cl.acc = append(cl.acc[:0], buf[off:]...)

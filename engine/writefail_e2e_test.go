@@ -1,0 +1,94 @@
+package engine_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferry-proxy/ferry/internal/testutil"
+)
+
+// A backend connection whose first write fails (the server reset it right
+// after accepting) while requests for over 64 KiB are waiting on the dial:
+// the write fails inside the loop that sends them, closing the connection
+// there. Every waiting request must get an error reply, in order, and the
+// next connection must answer the next requests with their own replies
+// (no request left behind on the dead connection's queue, which hung the
+// client and shifted later replies onto the wrong requests).
+func TestBackendWriteFailsWhileSendingQueuedRequests(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		first := true
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if first { // reset: the proxy's first write fails
+				first = false
+				_ = c.(*net.TCPConn).SetLinger(0)
+				_ = c.Close()
+				continue
+			}
+			go func() { // answer GET k with k
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					r, err := testutil.ReadReply(br)
+					if err != nil {
+						return
+					}
+					parts := strings.Split(string(r), "\r\n") // *2 $3 GET $n key
+					key := parts[4]
+					if _, err := fmt.Fprintf(c, "$%d\r\n%s\r\n", len(key), key); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+
+	yaml := fmt.Sprintf("fake:\n  listen: 127.0.0.1:%d\n  redis: true\n  timeout: 2000\n  servers:\n    - %s:1 f0\n",
+		testutil.FreePort(t), ln.Addr().String())
+	p := startProxyYAML(t, yaml, nil)
+
+	c := testutil.RawConn(t, p.addr)
+	_ = c.Conn.SetDeadline(time.Now().Add(10 * time.Second))
+	const n = 700
+	var batch []byte
+	for i := range n {
+		batch = append(batch, testutil.Command("GET", fmt.Sprintf("%03d%s", i, strings.Repeat("k", 100)))...)
+	}
+	require.Greater(t, len(batch), 64<<10)
+	c.Send(batch)
+	for i := range n {
+		r, err := c.ReadReply()
+		require.NoError(t, err, "reply %d", i)
+		require.True(t, strings.HasPrefix(string(r), "-"), "reply %d: %q", i, r)
+	}
+
+	// The next requests go over a new connection and get their own replies.
+	for _, cl := range []*testutil.Raw{c, testutil.RawConn(t, p.addr)} {
+		_ = cl.Conn.SetDeadline(time.Now().Add(10 * time.Second))
+		for i := range 3 {
+			key := fmt.Sprintf("after%d", i)
+			var r []byte
+			for range 50 { // the server may still be in its retry back-off
+				r, err = cl.Do("GET", key)
+				require.NoError(t, err)
+				if !strings.HasPrefix(string(r), "-") {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			require.Equal(t, fmt.Sprintf("$%d\r\n%s\r\n", len(key), key), string(r))
+		}
+	}
+}
