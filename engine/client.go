@@ -94,7 +94,9 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 	lp.tick()
 	cl.lastActive = lp.now
 	off := 0
-	for off < len(buf) && !cl.closing {
+	// cl.open: a write made while parsing (a reply over 64 KiB, a failing
+	// backend's error replies) can close this client synchronously.
+	for off < len(buf) && cl.open && !cl.closing {
 		if cl.queue.Len() >= cl.lim.maxInflight || c.OutboundBuffered() > cl.lim.softOutput || lp.over {
 			cl.throttled = true // resumed by maybeResume once replies drain
 			if len(cl.acc)+c.InboundBuffered() > cl.lim.maxInput {
@@ -108,6 +110,7 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 					cl.emit(cl.overflowReply())
 				}
 				lp.flush()
+				cl.out.flush(c) // now: the loop's deferred write would find it closed
 				cl.closing = true
 				return gnet.Close
 			}

@@ -213,7 +213,11 @@ func (lp *loop) onTick() {
 		}
 	}
 	for i := 0; i < len(lp.clients); i++ {
-		lp.clients[i].onTick()
+		cl := lp.clients[i]
+		cl.onTick()
+		if i < len(lp.clients) && lp.clients[i] != cl {
+			i-- // closed and removed: the last client moved into slot i
+		}
 	}
 	lp.checkGlobalCap()
 	lp.flush()

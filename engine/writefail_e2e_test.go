@@ -92,3 +92,23 @@ func TestBackendWriteFailsWhileSendingQueuedRequests(t *testing.T) {
 		}
 	}
 }
+
+// A client that pipelines far more local replies than it reads and then
+// hangs up is closed by the proxy's own write (EPIPE) in the middle of
+// parsing its input: the rest of that input must not be executed for a
+// connection that is gone (it was: all 10 INCRs reached redis).
+func TestClientClosedByOwnWriteStopsParsing(t *testing.T) {
+	servers := startRedises(t, 1)
+	p := startProxy(t, servers)
+	d := direct(t, servers[0])
+
+	c, err := net.Dial("tcp", p.addr)
+	require.NoError(t, err)
+	_, err = c.Write([]byte(strings.Repeat("INFO\r\n", 1500) + strings.Repeat("INCR ctr\r\n", 10)))
+	require.NoError(t, err)
+	require.NoError(t, c.Close()) // unread replies: the proxy's next write fails
+
+	require.Eventually(t, func() bool { return p.srv.Stats().CurrConnections == 0 }, 5*time.Second, 2*time.Millisecond)
+	require.Never(t, func() bool { n, _ := d.Get(ctx, "ctr").Int(); return n > 0 }, 300*time.Millisecond, 10*time.Millisecond,
+		"commands after the failed write were executed")
+}
