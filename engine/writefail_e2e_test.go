@@ -2,8 +2,10 @@ package engine_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +113,43 @@ func TestClientClosedByOwnWriteStopsParsing(t *testing.T) {
 	require.Eventually(t, func() bool { return p.srv.Stats().CurrConnections == 0 }, 5*time.Second, 2*time.Millisecond)
 	require.Never(t, func() bool { n, _ := d.Get(ctx, "ctr").Int(); return n > 0 }, 300*time.Millisecond, 10*time.Millisecond,
 		"commands after the failed write were executed")
+}
+
+// A stalled memcached fed noreply sets: nothing waits for a reply, so the
+// timeout never fires, and before the backlog cap the unsent requests piled
+// up in the proxy without bound (400 MB in 1.6 s). Past max_output_bytes of
+// unsent requests the connection is failed, and the heap stays bounded.
+func TestStalledServerNoreplyBacklogIsBounded(t *testing.T) {
+	servers := startMemcacheds(t, 1)
+	listen := "127.0.0.1:" + fmt.Sprint(testutil.FreePort(t))
+	p := startProxyYAML(t, mcPoolYAML(listen, "memcache", servers, "timeout: 300", "max_output_bytes: 8388608"), servers)
+	c := testutil.RawConn(t, p.addr)
+	_ = c.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c.SendString("version\r\n") // connected before the stall
+	l, err := c.ReadLine()
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(l, "VERSION"), "%q", l)
+
+	servers[0].Stop()
+	t.Cleanup(servers[0].Cont)
+	val := strings.Repeat("v", 60000)
+	one := []byte(fmt.Sprintf("set k 0 0 %d noreply\r\n%s\r\n", len(val), val))
+	batch := bytes.Repeat(one, 100) // 6 MB
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 40 { // 240 MB
+		c.Send(batch)
+	}
+	c.SendString("version\r\n") // answered by the proxy after all of it was read
+	l, err = c.ReadLine()
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(l, "VERSION"), "%q", l)
+
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("heap in use grew by %d MB", grown>>20)
+	require.Less(t, grown, int64(100<<20), "unsent requests to a stalled server are bounded")
+	require.Positive(t, p.srv.Stats().Pools[0].Servers[0].ServerErr, "the stalled server's connection was failed")
 }
