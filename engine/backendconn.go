@@ -501,7 +501,14 @@ func (bc *backendConn) protoError(msg string) []byte {
 func (bc *backendConn) checkTimeout() {
 	timeout := bc.lpool.pool.Cfg.Timeout
 	if timeout <= 0 {
-		return
+		// No request timeout, but a connect still ends: the dial gives up
+		// after defaultDialLimit, and this catches a dial whose result
+		// never reaches the loop (gnet reports an enrolment whose epoll
+		// registration failed as a success, and OnOpen never runs).
+		if bc.state != stateConnecting {
+			return
+		}
+		timeout = defaultDialLimit + time.Second
 	}
 	switch bc.state {
 	case stateConnected:
