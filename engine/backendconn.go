@@ -52,15 +52,10 @@ type backendConn struct {
 	// out holds the requests produced since the last write: it is written
 	// once per loop iteration (or per callback when the loop has a single
 	// client), so requests of many clients share one write.
-	out   writeBuf
-	dirty bool
-	need  int // stored bytes (acc + gnet's inbound) needed before the next reply can be complete
-	// acc gathers a large reply (over gatherAt) outside gnet: with a partial
-	// reply left in gnet's buffer, every read would copy all of it again
-	// (Conn.Peek joins the ring buffer and the new bytes into a fresh slice),
-	// quadratic in the reply's size. Here each byte is copied once. It starts
-	// with the first byte of the oldest unanswered reply.
-	acc     []byte
+	out     writeBuf
+	dirty   bool
+	need    int     // stored input bytes needed before the next reply can be complete
+	in      readBuf // replies not yet matched
 	proto   protocol
 	scanner resp.ReplyScanner
 	text    memcache.TextReplyScanner
@@ -228,7 +223,7 @@ func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
 	lp := bc.lp
 	lp.tick()
 	bc.gc, bc.state, bc.need = c, stateConnected, 0
-	bc.acc = nil
+	bc.in.reset()
 	bc.scanner.Reset()
 	bc.backoff = 0
 	bc.stats.ServerConnections.Add(1)
@@ -293,21 +288,9 @@ func (bc *backendConn) flush() {
 // connection.
 func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 	lp := bc.lp
-	var buf []byte
-	if len(bc.acc) > 0 {
-		// gnet's inbound buffer is empty while gathering: Peek is a view.
-		b, _ := c.Peek(-1)
-		bc.acc = append(bc.acc, b...)
-		_, _ = c.Discard(len(b))
-		if len(bc.acc) < bc.need {
-			return gnet.None
-		}
-		buf = bc.acc
-	} else {
-		if bc.need > 0 && c.InboundBuffered() < bc.need {
-			return gnet.None
-		}
-		buf, _ = c.Peek(-1)
+	buf, ok := bc.in.load(c, bc.need)
+	if !ok {
+		return gnet.None
 	}
 	lp.tick()
 	off := 0
@@ -351,40 +334,10 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 		lp.complete(r, reply, true)
 	}
 	lp.flush()
-	if bc.gc != c {
-		return gnet.None // failed meanwhile: fail() dropped acc
-	}
-	switch {
-	case len(bc.acc) > 0:
-		// keep the partial reply at the start of acc
-		rest := copy(bc.acc, bc.acc[off:])
-		bc.acc = bc.acc[:rest]
-		bc.acc = shrinkGathered(bc.acc)
-	case len(buf)-off >= gatherAt:
-		// A large partial reply: gather the rest of it in acc.
-		bc.acc = append(bc.acc[:0], buf[off:]...)
-		_, _ = c.Discard(len(buf))
-	case off > 0: // Discard(0) would drop everything
-		_, _ = c.Discard(off)
+	if bc.gc == c { // else failed meanwhile: fail() dropped the input
+		bc.in.consume(c, buf, off)
 	}
 	return gnet.None
-}
-
-// gatherAt is the size of a partial reply (or request) from which it is
-// gathered in backendConn.acc (client.acc) rather than left in gnet's buffer.
-const gatherAt = 64 << 10
-
-// shrinkGathered gives back a gathering buffer that grew past maxKeptOut
-// once what it still holds is small: after a 60 MB request, a connection
-// that keeps ending its reads mid-request must not pin 60 MB.
-func shrinkGathered(acc []byte) []byte {
-	if cap(acc) <= maxKeptOut || len(acc) > cap(acc)/4 {
-		return acc
-	}
-	if len(acc) == 0 {
-		return nil
-	}
-	return append([]byte(nil), acc...)
 }
 
 // scan finds the end of the reply to r at the start of b.
@@ -442,7 +395,7 @@ func (bc *backendConn) fail(err error) {
 	bc.state = stateDown
 	bc.gc = nil
 	bc.need = 0
-	bc.acc = nil
+	bc.in.reset()
 	bc.scanner.Reset()
 	bc.text.Reset()
 	bc.lastErr = err

@@ -28,13 +28,9 @@ type client struct {
 	req    resp.Request
 	mc     *mcState // memcache parsers (nil on redis pools)
 	inline []byte   // an inline command re-encoded as a multibulk
-	need   int      // stored bytes (acc + gnet's inbound) needed before the partial request can complete
-	// acc gathers a large partial request (over gatherAt) outside gnet, as
-	// backendConn.acc does for replies: left in gnet's buffer, it would be
-	// copied again on every read (a 60 MB MSET took 14 s). It starts with
-	// the first byte of the oldest unparsed request.
-	acc  []byte
-	skip int // inbound bytes still to drop (the value of a refused request)
+	need   int      // stored input bytes needed before the partial request can complete
+	in     readBuf  // requests not yet parsed
+	skip   int      // inbound bytes still to drop (the value of a refused request)
 
 	queue ring.FIFO[*request] // requests in the order they came
 	out   writeBuf            // replies waiting for this iteration's write
@@ -72,24 +68,10 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 			return gnet.None
 		}
 	}
-	var buf []byte
-	if len(cl.acc) > 0 {
-		// gnet's inbound buffer is empty while gathering: Peek is a view.
-		if b, _ := c.Peek(-1); len(b) > 0 {
-			cl.acc = append(cl.acc, b...)
-			_, _ = c.Discard(len(b))
-		}
-		if cl.need > 0 && len(cl.acc) < cl.need {
-			cl.account() // a large request on its way is held too
-			return gnet.None
-		}
-		buf = cl.acc
-	} else {
-		if cl.need > 0 && c.InboundBuffered() < cl.need {
-			cl.account()
-			return gnet.None
-		}
-		buf, _ = c.Peek(-1)
+	buf, ok := cl.in.load(c, cl.need)
+	if !ok {
+		cl.account() // a large request on its way is held too
+		return gnet.None
 	}
 	lp.tick()
 	cl.lastActive = lp.now
@@ -99,7 +81,7 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 	for off < len(buf) && cl.open && !cl.closing {
 		if cl.queue.Len() >= cl.lim.maxInflight || c.OutboundBuffered() > cl.lim.softOutput || lp.over {
 			cl.throttled = true // resumed by maybeResume once replies drain
-			if len(cl.acc)+c.InboundBuffered() > cl.lim.maxInput {
+			if cl.in.buffered(c) > cl.lim.maxInput {
 				// gnet keeps reading whatever we leave unparsed: a client
 				// that pipelines far beyond its in-flight cap is cut off
 				// rather than buffered without bound. Its earlier requests
@@ -140,19 +122,7 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 	if !cl.open {
 		return gnet.None
 	}
-	switch {
-	case len(cl.acc) > 0:
-		// keep the unparsed rest at the start of acc
-		rest := copy(cl.acc, cl.acc[off:])
-		cl.acc = cl.acc[:rest]
-		cl.acc = shrinkGathered(cl.acc)
-	case len(buf)-off >= gatherAt:
-		// A large partial request (or backlog): gather the rest in acc.
-		cl.acc = append(cl.acc[:0], buf[off:]...)
-		_, _ = c.Discard(len(buf))
-	case off > 0: // Discard(0) would drop everything
-		_, _ = c.Discard(off)
-	}
+	cl.in.consume(c, buf, off)
 	cl.account()
 	return gnet.None
 }
@@ -160,7 +130,7 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 // account records how many bytes gnet holds for this client (unparsed input
 // and unsent output) in its loop's total, which the global cap watches.
 func (cl *client) account() {
-	h := len(cl.acc) + cl.gc.InboundBuffered() + cl.gc.OutboundBuffered()
+	h := cl.in.buffered(cl.gc) + cl.gc.OutboundBuffered()
 	cl.lp.held += int64(h - cl.held)
 	cl.held = h
 }
@@ -328,7 +298,7 @@ func (cl *client) onTick() {
 // owe replies, which will be dropped when they come.
 func (cl *client) onClose(err error) {
 	cl.open = false
-	cl.acc = nil
+	cl.in.reset()
 	lp := cl.lp
 	lp.held -= int64(cl.held)
 	cl.held = 0
