@@ -3,30 +3,25 @@ package engine
 import "github.com/panjf2000/gnet/v2"
 
 // writeBuf is one connection's output waiting for the loop's next write.
-// Small pieces are copied in: the write may wait for the end of the loop
-// iteration, past the callback whose buffers they point into, so that the
-// pieces of many requests leave in one write. A piece over smallWrite goes
-// out at once, behind what is queued, without a copy.
+// Pieces are copied in while the batch stays within smallWrite: the write
+// may wait for the end of the loop iteration, past the callback whose
+// buffers they point into, so that the pieces of many requests leave in one
+// write. A piece that would take the batch past smallWrite goes out at once,
+// behind the batch and without a copy, so the peer starts on a large batch
+// while this iteration reads more, and the buffer never grows past
+// smallWrite.
 type writeBuf struct {
 	buf []byte
-	iov [][]byte // scratch for the immediate writev of a large piece
+	iov [][]byte // scratch for the immediate writev
 }
 
-// add queues b, or writes it at once (with what is queued before it) when
-// it is large. It reports whether b was queued. A write error closes gc
-// (gnet's OnClose runs before add returns).
+// add queues b, or writes it at once behind what is queued. It reports
+// whether b was queued. A write error closes gc (gnet's OnClose runs before
+// add returns).
 func (w *writeBuf) add(gc gnet.Conn, b []byte) (queued bool) {
-	if len(b) <= smallWrite {
-		if len(w.buf)+len(b) <= smallWrite {
-			w.buf = append(w.buf, b...)
-			return true
-		}
-		// A full batch: send it now, so the peer starts on it while this
-		// iteration reads more, and the buffer stays near smallWrite.
+	if len(w.buf)+len(b) <= smallWrite {
 		w.buf = append(w.buf, b...)
-		_, _ = gc.Write(w.buf)
-		w.reset()
-		return false
+		return true
 	}
 	w.iov = append(w.iov[:0], w.buf, b)
 	w.buf = w.buf[:0]
@@ -42,21 +37,12 @@ func (w *writeBuf) flush(gc gnet.Conn) bool {
 		return false
 	}
 	_, _ = gc.Write(w.buf) // an error closes gc; OnClose has run
-	w.reset()
+	w.buf = w.buf[:0]
 	return true
 }
 
-// reset drops what is queued, and the buffer itself after a burst.
-func (w *writeBuf) reset() {
-	if cap(w.buf) > maxKeptOut {
-		w.buf = nil
-		return
-	}
-	w.buf = w.buf[:0]
-}
-
-// maxKeptOut bounds the write buffer a connection keeps between bursts.
-const maxKeptOut = 1 << 20
+// reset drops what is queued.
+func (w *writeBuf) reset() { w.buf = w.buf[:0] }
 
 // smallWrite is the size up to which request and reply bytes are copied
 // into a connection's write buffer; larger pieces are written at once from
