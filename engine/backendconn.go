@@ -12,7 +12,6 @@ import (
 
 	"github.com/ferry-proxy/ferry/codec/memcache"
 	"github.com/ferry-proxy/ferry/codec/resp"
-	"github.com/ferry-proxy/ferry/config"
 	"github.com/ferry-proxy/ferry/ring"
 	"github.com/ferry-proxy/ferry/worker"
 )
@@ -92,8 +91,7 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 		return
 	case stateDown:
 		if lp.now < bc.retryAt {
-			lp.stats.Pools[bc.pool].ForwardError.Inc()
-			bc.failOne(r, bc.errReply())
+			bc.refuse(r)
 			return
 		}
 		bc.dial()
@@ -118,8 +116,7 @@ func (bc *backendConn) send(r *request, raw []byte) {
 	if bc.state != stateConnected {
 		// A write earlier in this callback failed and closed the
 		// connection (onOpen sending what waited for the dial).
-		bc.lp.stats.Pools[bc.pool].ForwardError.Inc()
-		bc.failOne(r, bc.errReply())
+		bc.refuse(r)
 		return
 	}
 	bc.stats.Requests.Inc()
@@ -155,14 +152,17 @@ func (bc *backendConn) checkBacklog() {
 	if bc.state != stateConnected {
 		return
 	}
-	limit := bc.lpool.pool.Cfg.Limits.MaxOutputBytes
-	if limit <= 0 {
-		limit = config.DefaultMaxOutputBytes
-	}
+	limit := maxOutputBytes(bc.lpool.pool.Cfg.Limits)
 	if n := bc.gc.OutboundBuffered(); int64(n) > limit {
 		bc.stats.ServerErr.Inc()
 		bc.fail(fmt.Errorf("server is not reading: %d bytes of requests unsent (max_output_bytes %d)", n, limit))
 	}
+}
+
+// refuse fails r without sending it: the server is down.
+func (bc *backendConn) refuse(r *request) {
+	bc.lp.stats.Pools[bc.pool].ForwardError.Inc()
+	bc.failOne(r, bc.errReply())
 }
 
 // failOne fails one request with base, the pool protocol's error reply
@@ -186,10 +186,7 @@ func (bc *backendConn) dial() {
 	gen := bc.gen
 	s := bc.lpool.pool.Servers[bc.srv]
 	cfg := bc.lpool.pool.Cfg
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = defaultDialLimit
-	}
+	timeout := dialLimit(cfg.Timeout)
 	el := bc.lp.el
 	go func() {
 		d := net.Dialer{Timeout: timeout}
@@ -453,18 +450,11 @@ func (bc *backendConn) protoError(msg string) []byte {
 // stalled, and a late reply could no longer be matched.
 func (bc *backendConn) checkTimeout() {
 	timeout := bc.lpool.pool.Cfg.Timeout
-	if timeout <= 0 {
-		// No request timeout, but a connect still ends: the dial gives up
-		// after defaultDialLimit, and this catches a dial whose result
-		// never reaches the loop (gnet reports an enrolment whose epoll
-		// registration failed as a success, and OnOpen never runs).
-		if bc.state != stateConnecting {
-			return
-		}
-		timeout = defaultDialLimit + time.Second
-	}
 	switch bc.state {
 	case stateConnected:
+		if timeout <= 0 {
+			return
+		}
 		r, ok := bc.fifo.Peek()
 		if !ok || bc.lp.now-r.sentAt < int64(timeout) {
 			return
@@ -472,11 +462,28 @@ func (bc *backendConn) checkTimeout() {
 		bc.stats.ServerTimedout.Inc()
 		bc.fail(fmt.Errorf("timed out after %v", timeout))
 	case stateConnecting:
-		if len(bc.pending) == 0 || bc.lp.now-bc.pending[0].sentAt < int64(timeout) {
+		// Bounded even with no pool timeout: the dial gives up after
+		// dialLimit, and a second more catches a dial whose result never
+		// reaches the loop (gnet reports an enrolment whose epoll
+		// registration failed as a success, and OnOpen never runs).
+		limit := dialLimit(timeout)
+		if timeout <= 0 {
+			limit += time.Second
+		}
+		if len(bc.pending) == 0 || bc.lp.now-bc.pending[0].sentAt < int64(limit) {
 			return
 		}
 		bc.gen++ // the dial in flight is now stale
 		bc.stats.ServerTimedout.Inc()
-		bc.fail(fmt.Errorf("connect timed out after %v", timeout))
+		bc.fail(fmt.Errorf("connect timed out after %v", limit))
 	}
+}
+
+// dialLimit is how long a dial may take: the pool's timeout, else
+// defaultDialLimit.
+func dialLimit(timeout time.Duration) time.Duration {
+	if timeout > 0 {
+		return timeout
+	}
+	return defaultDialLimit
 }

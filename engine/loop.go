@@ -212,12 +212,10 @@ func (lp *loop) onTick() {
 			}
 		}
 	}
-	for i := 0; i < len(lp.clients); i++ {
-		cl := lp.clients[i]
-		cl.onTick()
-		if i < len(lp.clients) && lp.clients[i] != cl {
-			i-- // closed and removed: the last client moved into slot i
-		}
+	// Backwards: a client closed here is replaced in its slot by the last
+	// one, which has had its tick.
+	for i := len(lp.clients) - 1; i >= 0; i-- {
+		lp.clients[i].onTick()
 	}
 	lp.checkGlobalCap()
 	lp.flush()

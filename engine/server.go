@@ -307,8 +307,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	lim := pc.Limits
 	cl.lim = clientLimits{
 		maxInflight: lim.MaxInflight,
-		softOutput:  int(lim.MaxOutputBytes / 2),
-		hardOutput:  int(lim.MaxOutputBytes),
+		softOutput:  int(maxOutputBytes(lim) / 2),
+		hardOutput:  int(maxOutputBytes(lim)),
 		idleTimeout: int64(lim.ClientIdleTimeout),
 		needsAuth:   pc.RedisAuth != "",
 		redisDB:     pc.RedisDB,
@@ -317,9 +317,6 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		cl.lim.maxInflight = 1024
 	}
 	cl.lim.maxInput = int(lim.MaxRequestBytes) + 1<<20
-	if cl.lim.hardOutput <= 0 {
-		cl.lim.hardOutput, cl.lim.softOutput = 64<<20, 32<<20
-	}
 	cl.proto = poolProtocol(pc)
 	switch cl.proto {
 	case protoRedis:
@@ -432,4 +429,14 @@ func (g gnetLogger) Errorf(format string, args ...any) {
 func (g gnetLogger) Fatalf(format string, args ...any) {
 	g.l.Error("gnet: " + fmt.Sprintf(format, args...))
 	os.Exit(1)
+}
+
+// maxOutputBytes is the pool's max_output_bytes: the most output a client
+// may leave unread, and the most requests a backend connection may leave
+// untaken.
+func maxOutputBytes(l config.Limits) int64 {
+	if l.MaxOutputBytes > 0 {
+		return l.MaxOutputBytes
+	}
+	return config.DefaultMaxOutputBytes
 }
