@@ -175,16 +175,7 @@ func Lookup(name []byte) *Command {
 		buf[i] = c
 		h = (h ^ uint32(c)) * nameHashPrime
 	}
-	upper := string(buf[:len(name)]) // compared only: no copy
-	for i := h & nameSlotsMask; ; i = (i + 1) & nameSlotsMask {
-		s := &nameSlots[i]
-		if s.cmd == nil {
-			return nil
-		}
-		if s.name == upper {
-			return s.cmd
-		}
-	}
+	return findSlot(h, string(buf[:len(name)])).cmd // string(): compared only, no copy
 }
 
 // FNV-1a over the upper-cased name.
@@ -208,14 +199,19 @@ func addName(name string, c *Command) {
 	for i := 0; i < len(name); i++ {
 		h = (h ^ uint32(name[i])) * nameHashPrime
 	}
+	s := findSlot(h, name)
+	if s.cmd != nil {
+		panic("BUG: resp command table: duplicate name " + name)
+	}
+	*s = nameSlot{name: name, cmd: c}
+}
+
+// findSlot returns the slot holding name (hashed to h), or the empty slot
+// where it belongs.
+func findSlot(h uint32, name string) *nameSlot {
 	for i := h & nameSlotsMask; ; i = (i + 1) & nameSlotsMask {
-		s := &nameSlots[i]
-		if s.cmd == nil {
-			*s = nameSlot{name: name, cmd: c}
-			return
-		}
-		if s.name == name {
-			panic("BUG: resp command table: duplicate name " + name)
+		if s := &nameSlots[i]; s.cmd == nil || s.name == name {
+			return s
 		}
 	}
 }
