@@ -34,23 +34,33 @@ func TestLargeReplyGatheredLinearly(t *testing.T) {
 	_, err := pipe.Exec(ctx)
 	require.NoError(t, err)
 
-	best := time.Hour
-	for range 3 {
+	best := fastestOf(3, func() time.Duration {
 		start := time.Now()
 		vals, err := c.MGet(ctx, keys...).Result()
-		best = min(best, time.Since(start))
+		d := time.Since(start)
 		require.NoError(t, err)
 		require.Len(t, vals, len(keys))
 		for i, v := range vals {
 			require.Equal(t, val, v, "value %d", i)
 		}
-	}
+		return d
+	})
 	t.Logf("32 MiB MGET: best of 3 %v", best)
 	require.Less(t, best, time.Second, "a 32 MiB MGET reply through the proxy")
 
 	// The connection goes on with small replies after a gathered one.
 	require.NoError(t, c.Set(ctx, "small", "1", 0).Err())
 	require.Equal(t, "1", c.Get(ctx, "small").Val())
+}
+
+// fastestOf runs timed n times and returns the shortest time it reported:
+// a loaded machine only makes a run slower, never a quadratic one fast.
+func fastestOf(n int, timed func() time.Duration) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range n {
+		best = min(best, timed())
+	}
+	return best
 }
 
 // The same for a memcache text multi-get: one reply of many VALUE blocks.
@@ -67,17 +77,17 @@ func TestLargeMemcacheGetGatheredLinearly(t *testing.T) {
 		keys[i] = fmt.Sprintf("big:%d", i)
 		require.NoError(t, mc.Set(&memcache.Item{Key: keys[i], Value: val}))
 	}
-	best := time.Hour
-	for range 3 {
+	best := fastestOf(3, func() time.Duration {
 		start := time.Now()
 		items, err := mc.GetMulti(keys)
-		best = min(best, time.Since(start))
+		d := time.Since(start)
 		require.NoError(t, err)
 		require.Len(t, items, len(keys))
 		for _, k := range keys {
 			require.Equal(t, val, items[k].Value, k)
 		}
-	}
+		return d
+	})
 	t.Logf("32 MiB get: best of 3 %v", best)
 	require.Less(t, best, time.Second, "a 32 MiB get reply through the proxy")
 	require.NoError(t, mc.Set(&memcache.Item{Key: "small", Value: []byte("1")}))
@@ -105,18 +115,17 @@ func TestLargeRequestGatheredLinearly(t *testing.T) {
 	req := []byte(b.String())
 
 	timeMSET := func(addr string) time.Duration {
-		best := time.Hour
-		for range 2 {
+		return fastestOf(2, func() time.Duration {
 			c := testutil.RawConn(t, addr)
+			defer c.Close()
 			start := time.Now()
 			c.Send(req)
 			r, err := c.ReadReply()
-			best = min(best, time.Since(start))
+			d := time.Since(start)
 			require.NoError(t, err)
 			require.Equal(t, "+OK\r\n", string(r))
-			c.Close()
-		}
-		return best
+			return d
+		})
 	}
 	direct, proxied := timeMSET(servers[0].Addr), timeMSET(p.addr)
 	t.Logf("%d-byte MSET: direct %v, through ferry %v", len(req), direct, proxied)
