@@ -108,15 +108,10 @@ func freePort() (int, func(), error) {
 	}
 	// Fallback: let the kernel choose.
 	for range 100 {
-		syscall.ForkLock.RLock() // see canBind
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := probeListen("127.0.0.1:0")
 		if err != nil {
-			syscall.ForkLock.RUnlock()
 			return 0, nil, err
 		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		syscall.ForkLock.RUnlock()
 		if !ports.handed[p] {
 			ports.handed[p] = true
 			return p, nil, nil
@@ -125,19 +120,26 @@ func freePort() (int, func(), error) {
 	return 0, nil, errors.New("no free port found")
 }
 
-// canBind binds p and closes it again. It holds syscall.ForkLock for
-// reading meanwhile: a process started by another goroutine at that moment
-// would otherwise inherit the listening socket and keep the port bound
-// until its exec, just when the caller binds it (seen under load).
+// canBind reports whether p can be bound on loopback right now.
 func canBind(p int) bool {
+	_, err := probeListen(net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	return err == nil
+}
+
+// probeListen binds addr, closes it again and returns the port it got. It
+// holds syscall.ForkLock for reading meanwhile: a process started by another
+// goroutine at that moment would otherwise inherit the listening socket and
+// keep the port bound until its exec, just when the caller binds it (seen
+// under load).
+func probeListen(addr string) (int, error) {
 	syscall.ForkLock.RLock()
 	defer syscall.ForkLock.RUnlock()
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return false
+		return 0, err
 	}
-	ln.Close()
-	return true
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lockPort takes an exclusive, non-blocking flock on a per-port file. It

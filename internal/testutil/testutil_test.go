@@ -41,13 +41,7 @@ func TestFreePort(t *testing.T) {
 			t.Fatalf("port %d handed out twice", p)
 		}
 		seen[p] = true
-		syscall.ForkLock.RLock() // as canBind: no child may inherit this socket
-		ln, err := net.Listen("tcp", loopAddr(p))
-		if err == nil {
-			ln.Close()
-		}
-		syscall.ForkLock.RUnlock()
-		if err != nil {
+		if _, err := probeListen(loopAddr(p)); err != nil {
 			if !ports.outsideEphemeral {
 				// The range overlaps ip_local_port_range: any outgoing
 				// connection on this machine may have taken the port.
