@@ -37,6 +37,7 @@ type client struct {
 	dirty bool
 
 	authed     bool
+	refusedTx  bool // MULTI was refused: refuse everything up to EXEC or DISCARD
 	closing    bool // close once the queue has drained (QUIT, protocol error)
 	throttled  bool // parsing paused by back-pressure
 	lastActive int64
@@ -58,6 +59,10 @@ type clientLimits struct {
 // complete request, route it, then write what this produced in one go.
 func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 	lp := cl.lp
+	if cl.closing {
+		cl.dropInput(c) // after QUIT or a protocol error nothing more is read
+		return gnet.None
+	}
 	if cl.skip > 0 {
 		k := min(cl.skip, c.InboundBuffered())
 		if k > 0 {
@@ -122,9 +127,23 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 	if !cl.open {
 		return gnet.None
 	}
-	cl.in.consume(c, buf, off)
+	if cl.closing {
+		cl.dropInput(c)
+	} else {
+		cl.in.consume(c, buf, off)
+	}
 	cl.account()
 	return gnet.None
+}
+
+// dropInput forgets every unparsed byte of a client that is closing.
+func (cl *client) dropInput(c gnet.Conn) {
+	cl.in.reset()
+	cl.need, cl.skip = 0, 0
+	if n := c.InboundBuffered(); n > 0 {
+		_, _ = c.Discard(n)
+	}
+	cl.account()
 }
 
 // account records how many bytes gnet holds for this client (unparsed input
@@ -140,11 +159,21 @@ func (cl *client) account() {
 func (cl *client) protocolError(reply []byte) {
 	cl.need = 0
 	cl.stats.ClientErr.Inc()
+	cl.answerLast(reply, false)
+}
+
+// answerLast queues the client's last reply (QUIT, a protocol error): it
+// goes out after the replies already owed, then the client is closed.
+// Parsing stops here, and whatever the client sent after it is dropped
+// unread, as Redis and memcached do: a command pipelined behind QUIT is not
+// run. owned says reply is an ownedBuf buffer, freed with the request.
+func (cl *client) answerLast(reply []byte, owned bool) {
 	r := cl.lp.getReq()
-	cl.push(r)
+	r.reply, r.replyOwned = reply, owned
 	r.closeAfter = true
-	cl.lp.finish(r, reply, false)
+	cl.push(r)
 	cl.closing = true
+	cl.lp.finish(r, reply, false)
 }
 
 func (cl *client) overflowReply() []byte {

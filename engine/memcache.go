@@ -58,10 +58,7 @@ func (cl *client) nextText(b []byte) (int, bool) {
 		cl.answer(cl.lp.srv.mcVersion)
 	case memcache.CmdQuit:
 		// memcached closes without a reply; earlier replies still go out.
-		r := cl.lp.getReq()
-		cl.push(r)
-		r.closeAfter = true
-		cl.lp.finish(r, nil, false)
+		cl.answerLast(nil, false)
 	case memcache.CmdGet, memcache.CmdGets, memcache.CmdGat, memcache.CmdGats:
 		cl.textGet(req, raw)
 	default:
@@ -192,13 +189,8 @@ func (cl *client) nextBinary(b []byte) (int, bool) {
 		}
 		reply := e.AppendBinary(ownedBuf(64), req.Op, req.Opaque)
 		if e.Close() {
-			r := cl.lp.getReq()
-			r.reply, r.replyOwned = reply, true
-			r.closeAfter = true
 			cl.stats.ClientErr.Inc()
-			cl.push(r)
-			cl.lp.finish(r, reply, false)
-			cl.closing = true
+			cl.answerLast(reply, true)
 			return len(b), true
 		}
 		cl.stats.ClientErr.Inc()
@@ -220,16 +212,12 @@ func (cl *client) nextBinary(b []byte) (int, bool) {
 			memcache.OpVersion, 0, 0, memcache.StatusOK, uint32(len(v)), req.Opaque, 0)
 		cl.answerOwned(append(b, v...))
 		return n, true
-	case memcache.OpQuit, memcache.OpQuitQ:
-		r := cl.lp.getReq()
-		cl.push(r)
-		r.closeAfter = true
-		if req.Op == memcache.OpQuit {
-			r.reply = memcache.AppendBinaryHeader(ownedBuf(memcache.BinaryHeaderLen), memcache.MagicResponse,
-				memcache.OpQuit, 0, 0, memcache.StatusOK, 0, req.Opaque, 0)
-			r.replyOwned = true
-		}
-		cl.lp.finish(r, r.reply, false)
+	case memcache.OpQuit:
+		cl.answerLast(memcache.AppendBinaryHeader(ownedBuf(memcache.BinaryHeaderLen), memcache.MagicResponse,
+			memcache.OpQuit, 0, 0, memcache.StatusOK, 0, req.Opaque, 0), true)
+		return n, true
+	case memcache.OpQuitQ:
+		cl.answerLast(nil, false)
 		return n, true
 	}
 	si := cl.lpool.pool.Pick(req.Key)

@@ -25,6 +25,9 @@ var (
 	replyBadDB         = []byte("-ERR ferry: SELECT only accepts the pool's configured redis_db\r\n")
 	replyNotInt        = []byte("-ERR value is not an integer or out of range\r\n")
 	lolwut             = []byte("$31\r\nferry: a Redis/memcache proxy\r\n\r\n")
+	replyExecAbort     = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
+	replyNestedMulti   = []byte("-ERR MULTI calls can not be nested\r\n")
+	replyInRefusedTx   = []byte("-ERR ferry: command not run: it follows a MULTI that was refused (transactions are not supported); EXEC will answer EXECABORT\r\n")
 	replyInputOverflow = []byte("-ERR ferry: client sent too much ahead of its replies (max_inflight and max_request_bytes exceeded), closing\r\n")
 )
 
@@ -90,6 +93,9 @@ func (cl *client) dispatch(req *resp.Request, raw []byte) {
 		cl.answer(replyNoAuth)
 		return
 	}
+	if cl.refusedTx && cl.inRefusedTx(cmd) {
+		return
+	}
 	switch cmd.Kind {
 	case resp.KindSingle:
 		key, ok := cmd.Key(args)
@@ -104,8 +110,34 @@ func (cl *client) dispatch(req *resp.Request, raw []byte) {
 	case resp.KindLocal:
 		cl.local(cmd, args)
 	default:
+		// The client now believes it is in a transaction and will send
+		// the commands it means to queue: none of them may run.
+		cl.refusedTx = cmd.Name == "MULTI"
 		cl.answer(cmd.ErrorReply())
 	}
+}
+
+// inRefusedTx answers a command sent after a refused MULTI, up to its EXEC
+// or DISCARD. The client's library sent them to be queued, not run: running
+// them would apply half of what the client meant as one transaction (and
+// report it failed). It returns false for the commands that act at once, as
+// Redis runs them inside MULTI too.
+func (cl *client) inRefusedTx(cmd *resp.Command) bool {
+	switch cmd.Name {
+	case "QUIT":
+		return false
+	case "EXEC":
+		cl.refusedTx = false
+		cl.answer(replyExecAbort)
+	case "DISCARD":
+		cl.refusedTx = false
+		cl.answer(replyOK)
+	case "MULTI":
+		cl.answer(replyNestedMulti)
+	default:
+		cl.answer(replyInRefusedTx)
+	}
+	return true
 }
 
 func unknownCommand(name []byte, args [][]byte) []byte {
@@ -182,10 +214,7 @@ func (cl *client) local(cmd *resp.Command, args [][]byte) {
 	case "ECHO":
 		cl.answerBulk(args[1])
 	case "QUIT":
-		r := cl.lp.getReq()
-		cl.push(r)
-		r.closeAfter = true
-		cl.lp.finish(r, replyOK, false)
+		cl.answerLast(replyOK, false)
 	case "AUTH":
 		cl.auth(args[1:])
 	case "SELECT":

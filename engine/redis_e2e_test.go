@@ -215,9 +215,11 @@ func TestLocalCommands(t *testing.T) {
 	// errors keep the connection open
 	require.True(t, strings.HasPrefix(do("NOSUCHCMD", "a"), "-ERR unknown command 'NOSUCHCMD'"))
 	require.Equal(t, "-ERR wrong number of arguments for 'get' command\r\n", do("GET"))
-	for _, cmd := range [][]string{{"MULTI"}, {"BLPOP", "a", "0"}, {"KEYS", "*"}, {"SCAN", "0"}, {"SUBSCRIBE", "ch"}} {
+	for _, cmd := range [][]string{{"BLPOP", "a", "0"}, {"KEYS", "*"}, {"SCAN", "0"}, {"SUBSCRIBE", "ch"}} {
 		require.True(t, strings.HasPrefix(do(cmd...), "-ERR"), cmd)
 	}
+	require.True(t, strings.HasPrefix(do("MULTI"), "-ERR"))
+	require.Equal(t, "+OK\r\n", do("DISCARD"), "ends the refused transaction")
 	require.True(t, strings.HasPrefix(do("RENAME", "a", "b"), "-ERR"), "keys on different servers")
 	require.Equal(t, "+PONG\r\n", do("PING"))
 	require.Equal(t, "+OK\r\n", do("QUIT"))

@@ -87,21 +87,25 @@ var (
 	// Text requests.
 	ErrUnknownCommand = newError(KindUnknown, false, StatusUnknownCommand, "unknown command", replyError)
 	ErrArity          = newError(KindUnknown, false, StatusInvalidArgs, "wrong number of arguments", replyError)
-	ErrStorageArity   = newError(KindUnknown, true, StatusInvalidArgs, "wrong number of arguments to a storage command: value length unknown", replyError)
-	ErrKeyTooLong     = newError(KindClient, false, StatusInvalidArgs, "key too long", replyClientFormat)
-	ErrBadKey         = newError(KindClient, false, StatusInvalidArgs, "key contains control characters", replyClientFormat)
-	ErrBadFlags       = newError(KindClient, false, StatusInvalidArgs, "bad flags", replyClientFormat)
-	ErrBadExptime     = newError(KindClient, false, StatusInvalidArgs, "bad exptime", replyClientFormat)
-	ErrBadTouchTime   = newError(KindClient, false, StatusInvalidArgs, "bad exptime", "CLIENT_ERROR invalid exptime argument\r\n")
-	ErrBadCas         = newError(KindClient, false, StatusInvalidArgs, "bad cas unique", replyClientFormat)
-	ErrBadDelta       = newError(KindClient, false, StatusNonNumeric, "bad delta", "CLIENT_ERROR invalid numeric delta argument\r\n")
-	ErrBadDeleteTime  = newError(KindClient, false, StatusInvalidArgs, "delete time must be 0", "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n")
-	ErrBadLength      = newError(KindClient, true, StatusInvalidArgs, "bad value length: cannot resync", replyClientFormat)
-	ErrTooManyKeys    = newError(KindClient, false, StatusInvalidArgs, "too many keys", "CLIENT_ERROR too many keys\r\n")
-	ErrValueTooLarge  = newError(KindTooLarge, false, StatusValueTooLarge, "value too large", "SERVER_ERROR object too large for cache\r\n")
-	ErrBadDataChunk   = newError(KindClient, true, StatusInvalidArgs, "data block not terminated by CRLF", "CLIENT_ERROR bad data chunk\r\n")
-	ErrLineTooLong    = newError(KindClient, true, StatusInvalidArgs, "command line too long", "CLIENT_ERROR line too long\r\n")
-	ErrUnsupported    = newError(KindUnsupported, false, StatusNotSupported, "command not supported by proxy", "SERVER_ERROR command not supported by proxy\r\n")
+	// A storage line with the wrong number of arguments or an unreadable
+	// value length is skipped alone, as memcached does: what follows it is
+	// read as the next command (memcached answers a data line sent after
+	// it with ERROR too).
+	ErrStorageArity  = newError(KindUnknown, false, StatusInvalidArgs, "wrong number of arguments to a storage command", replyError)
+	ErrKeyTooLong    = newError(KindClient, false, StatusInvalidArgs, "key too long", replyClientFormat)
+	ErrBadKey        = newError(KindClient, false, StatusInvalidArgs, "key contains control characters", replyClientFormat)
+	ErrBadFlags      = newError(KindClient, false, StatusInvalidArgs, "bad flags", replyClientFormat)
+	ErrBadExptime    = newError(KindClient, false, StatusInvalidArgs, "bad exptime", replyClientFormat)
+	ErrBadTouchTime  = newError(KindClient, false, StatusInvalidArgs, "bad exptime", "CLIENT_ERROR invalid exptime argument\r\n")
+	ErrBadCas        = newError(KindClient, false, StatusInvalidArgs, "bad cas unique", replyClientFormat)
+	ErrBadDelta      = newError(KindClient, false, StatusNonNumeric, "bad delta", "CLIENT_ERROR invalid numeric delta argument\r\n")
+	ErrBadDeleteTime = newError(KindClient, false, StatusInvalidArgs, "delete time must be 0", "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n")
+	ErrBadLength     = newError(KindClient, false, StatusInvalidArgs, "bad value length", replyClientFormat)
+	ErrTooManyKeys   = newError(KindClient, false, StatusInvalidArgs, "too many keys", "CLIENT_ERROR too many keys\r\n")
+	ErrValueTooLarge = newError(KindTooLarge, false, StatusValueTooLarge, "value too large", "SERVER_ERROR object too large for cache\r\n")
+	ErrBadDataChunk  = newError(KindClient, true, StatusInvalidArgs, "data block not terminated by CRLF", "CLIENT_ERROR bad data chunk\r\n")
+	ErrLineTooLong   = newError(KindClient, true, StatusInvalidArgs, "command line too long", "CLIENT_ERROR line too long\r\n")
+	ErrUnsupported   = newError(KindUnsupported, false, StatusNotSupported, "command not supported by proxy", "SERVER_ERROR command not supported by proxy\r\n")
 
 	// Binary requests (text replies are given for completeness; use AppendBinary).
 	ErrBadMagic        = newError(KindClient, true, StatusInvalidArgs, "bad magic", replyClientFormat)

@@ -278,13 +278,11 @@ func (p *TextParser) parseStorage(b, line []byte, pos, n int, r *TextRequest) (i
 		want = 5
 	}
 	if nargs != want && nargs != want+1 {
-		p.Reset()
-		return 0, ErrStorageArity
+		return n, ErrStorageArity
 	}
 	size, ok := parseUint(args[3], 1<<31-1)
 	if !ok {
-		p.Reset()
-		return 0, ErrBadLength
+		return n, ErrBadLength
 	}
 	bytes := int(size)
 	skip := n + bytes + 2
@@ -359,8 +357,7 @@ func (p *TextParser) unsupported(name, line []byte, pos, n int) (int, error) {
 	tok, _, _ := token(line, pos)
 	size, ok := parseUint(tok, 1<<31-1)
 	if !ok {
-		p.Reset()
-		return 0, ErrBadLength
+		return n, ErrBadLength
 	}
 	return n + int(size) + 2, ErrUnsupported
 }
