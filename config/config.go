@@ -47,11 +47,13 @@
 //     redis: false with a memcache protocol). Without protocol the pool speaks
 //     redis when redis is true, else memcache (text).
 //   - max_request_bytes: largest request a client may send, in bytes; default
-//     [DefaultMaxRequestBytes] (64 MiB).
+//     [DefaultMaxRequestBytes] (1 GiB, Redis's client-query-buffer-limit). A
+//     single Redis argument is also bounded by Redis's proto-max-bulk-len
+//     (512 MiB).
 //   - max_inflight: requests a client may have in flight before ferry stops
 //     reading from it; default [DefaultMaxInflight] (1024).
 //   - max_output_bytes: replies buffered for one client before that client is
-//     closed; default [DefaultMaxOutputBytes] (64 MiB).
+//     closed; default [DefaultMaxOutputBytes] (1 GiB).
 //   - client_idle_timeout: milliseconds after which an idle client is closed;
 //     default 0 = never.
 //   - max_multibulk_len: largest array (multibulk) count a Redis client may
@@ -90,14 +92,19 @@ const (
 	DefaultServerRetryTimeout = 30 * time.Second
 	DefaultServerFailureLimit = 2
 
-	// DefaultMaxRequestBytes (ferry) bounds one request. Redis accepts
-	// values up to 512 MiB and memcached 1 MiB by default; 64 MiB keeps a
-	// single client from holding much memory while allowing large values.
-	DefaultMaxRequestBytes int64 = 64 << 20
+	// DefaultMaxRequestBytes (ferry) bounds one request: Redis's own
+	// client-query-buffer-limit, so that what Redis accepts (an MSET of
+	// 80 MB, a 512 MiB value) passes through ferry too. What all clients
+	// hold together is bounded by --max-buffered-bytes, not by this.
+	DefaultMaxRequestBytes int64 = 1 << 30
 	// DefaultMaxInflight (ferry) bounds the requests in flight per client.
 	DefaultMaxInflight = 1024
-	// DefaultMaxOutputBytes (ferry) bounds buffered replies per client.
-	DefaultMaxOutputBytes int64 = 64 << 20
+	// DefaultMaxOutputBytes (ferry) bounds buffered replies per client (and
+	// the requests a backend connection has not taken). Redis sets no limit
+	// on a normal client's output; a reply Redis can build (an MGET of
+	// values of 16 MiB and more) must reach the client, so the bound is
+	// high and --max-buffered-bytes caps all clients together.
+	DefaultMaxOutputBytes int64 = 1 << 30
 	// DefaultMaxValueBytes (ferry) is memcached's default item size limit.
 	DefaultMaxValueBytes = 1 << 20
 	// DefaultMaxArrayLen (ferry) bounds a declared Redis array count
@@ -188,9 +195,9 @@ type Server struct {
 
 // Limits are ferry's per-client bounds (extension keys, see the package doc).
 type Limits struct {
-	MaxRequestBytes   int64         // `max_request_bytes`, default 64 MiB
+	MaxRequestBytes   int64         // `max_request_bytes`, default 1 GiB
 	MaxInflight       int           // `max_inflight`, default 1024
-	MaxOutputBytes    int64         // `max_output_bytes`, default 64 MiB
+	MaxOutputBytes    int64         // `max_output_bytes`, default 1 GiB
 	ClientIdleTimeout time.Duration // `client_idle_timeout` (ms), default 0 = none
 	MaxArrayLen       int           // `max_multibulk_len`, default 1<<20
 	MaxValueBytes     int           // `max_value_bytes` (memcache), default 1 MiB

@@ -271,7 +271,7 @@ func TestDefaults(t *testing.T) {
 		ClientConnections: 0,
 		Servers:           []Server{tcp(4, "10.0.0.1", 11211, 1, "", "10.0.0.1")},
 		Limits: Limits{
-			MaxRequestBytes: 64 << 20, MaxInflight: 1024, MaxOutputBytes: 64 << 20,
+			MaxRequestBytes: 1 << 30, MaxInflight: 1024, MaxOutputBytes: 1 << 30,
 			ClientIdleTimeout: 0, MaxArrayLen: 1 << 20, MaxValueBytes: 1 << 20,
 		},
 	}, cfg.Pools[0])

@@ -323,7 +323,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		cl.parser.SetLimits(resp.Limits{
 			MaxArgs:         lim.MaxArrayLen,
 			MaxRequestBytes: int(lim.MaxRequestBytes),
-			MaxBulkLen:      int(lim.MaxRequestBytes),
+			MaxBulkLen:      int(min(lim.MaxRequestBytes, maxBulkLen)),
 		})
 	default:
 		cl.mc = &mcState{}
@@ -430,6 +430,9 @@ func (g gnetLogger) Fatalf(format string, args ...any) {
 	g.l.Error("gnet: " + fmt.Sprintf(format, args...))
 	os.Exit(1)
 }
+
+// maxBulkLen bounds one Redis argument, as Redis's proto-max-bulk-len does.
+const maxBulkLen = 512 << 20
 
 // maxOutputBytes is the pool's max_output_bytes: the most output a client
 // may leave unread, and the most requests a backend connection may leave
