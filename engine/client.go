@@ -37,9 +37,10 @@ type client struct {
 	dirty bool
 
 	authed     bool
-	refusedTx  bool // MULTI was refused: refuse everything up to EXEC or DISCARD
-	closing    bool // close once the queue has drained (QUIT, protocol error)
-	throttled  bool // parsing paused by back-pressure
+	refusedTx  bool        // MULTI was refused: refuse everything up to EXEC or DISCARD
+	closing    bool        // close once the queue has drained (QUIT, protocol error)
+	half       *halfClosed // the client shut down its sending side with replies owed
+	throttled  bool        // parsing paused by back-pressure
 	lastActive int64
 
 	lim clientLimits
@@ -80,28 +81,46 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 	}
 	lp.tick()
 	cl.lastActive = lp.now
-	off := 0
-	// cl.open: a write made while parsing (a reply over 64 KiB, a failing
+	off, paused := cl.parse(buf)
+	if paused && cl.in.buffered(c) > cl.lim.maxInput {
+		// gnet keeps reading whatever we leave unparsed: a client that
+		// pipelines far beyond its in-flight cap is cut off rather than
+		// buffered without bound. Its earlier requests may wait on a
+		// stalled server, so it is closed now; the error goes out only if
+		// nothing is owed before it.
+		cl.stats.ClientErr.Inc()
+		if cl.queue.Len() == 0 {
+			cl.emit(cl.overflowReply())
+		}
+		lp.flush()
+		cl.out.flush(c) // now: the loop's deferred write would find it closed
+		cl.closing = true
+		return gnet.Close
+	}
+	lp.flush()
+	if !cl.open {
+		return gnet.None
+	}
+	if cl.closing {
+		cl.dropInput(c)
+	} else {
+		cl.in.consume(c, buf, off)
+	}
+	cl.account()
+	return gnet.None
+}
+
+// parse parses and routes the requests at the start of buf, up to the
+// first incomplete one, or until back-pressure pauses the client (paused;
+// maybeResume restarts it once replies drain). It returns the bytes of buf
+// consumed; a refused value longer than buf is left in cl.skip.
+func (cl *client) parse(buf []byte) (off int, paused bool) {
+	// cl.live(): a write made while parsing (a reply over 64 KiB, a failing
 	// backend's error replies) can close this client synchronously.
-	for off < len(buf) && cl.open && !cl.closing {
-		if cl.queue.Len() >= cl.lim.maxInflight || c.OutboundBuffered() > cl.lim.softOutput || lp.over {
-			cl.throttled = true // resumed by maybeResume once replies drain
-			if cl.in.buffered(c) > cl.lim.maxInput {
-				// gnet keeps reading whatever we leave unparsed: a client
-				// that pipelines far beyond its in-flight cap is cut off
-				// rather than buffered without bound. Its earlier requests
-				// may wait on a stalled server, so it is closed now; the
-				// error goes out only if nothing is owed before it.
-				cl.stats.ClientErr.Inc()
-				if cl.queue.Len() == 0 {
-					cl.emit(cl.overflowReply())
-				}
-				lp.flush()
-				cl.out.flush(c) // now: the loop's deferred write would find it closed
-				cl.closing = true
-				return gnet.Close
-			}
-			break
+	for off < len(buf) && cl.live() && !cl.closing {
+		if cl.queue.Len() >= cl.lim.maxInflight || cl.unsent() > cl.lim.softOutput || cl.lp.over {
+			cl.throttled = true
+			return off, true
 		}
 		var n int
 		var complete bool
@@ -123,17 +142,21 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 			off = len(buf)
 		}
 	}
-	lp.flush()
-	if !cl.open {
-		return gnet.None
+	return off, false
+}
+
+// live says the client still owns its queue: its connection is open, or it
+// has half-closed it and its replies go out through cl.half (until
+// continueHalf ends it: a request in the queue is freed only by the queue's
+// owner, even once the half-closed writer has failed).
+func (cl *client) live() bool { return cl.open || cl.half != nil }
+
+// unsent is how many reply bytes wait for the client to read them.
+func (cl *client) unsent() int {
+	if cl.half != nil {
+		return cl.half.unsent()
 	}
-	if cl.closing {
-		cl.dropInput(c)
-	} else {
-		cl.in.consume(c, buf, off)
-	}
-	cl.account()
-	return gnet.None
+	return cl.gc.OutboundBuffered()
 }
 
 // dropInput forgets every unparsed byte of a client that is closing.
@@ -190,7 +213,14 @@ func (cl *client) overflowReply() []byte {
 // replies several backends send one client in a loop iteration leave in one
 // write.
 func (cl *client) emit(b []byte) {
-	if !cl.open || len(b) == 0 {
+	if len(b) == 0 {
+		return
+	}
+	if !cl.open {
+		if cl.half != nil {
+			cl.half.add(b)
+			cl.lp.markClient(cl) // its flush continues its input, or ends it
+		}
 		return
 	}
 	cl.out.add(cl.gc, b)
@@ -216,7 +246,7 @@ func (cl *client) push(r *request) {
 // copyIfWait says reply is a view that must be copied to be kept.
 func (lp *loop) finish(r *request, reply []byte, copyIfWait bool) {
 	cl := r.cli
-	if cl == nil || !cl.open {
+	if cl == nil || !cl.live() {
 		r.cli = nil
 		lp.release(r) // orphaned: its client is gone
 		return
@@ -276,6 +306,9 @@ func (lp *loop) complete(r *request, reply []byte, view bool) {
 func (cl *client) flush() {
 	if !cl.open {
 		cl.out.reset()
+		if cl.half != nil {
+			cl.continueHalf()
+		}
 		return
 	}
 	if cl.out.flush(cl.gc) {
@@ -324,8 +357,10 @@ func (cl *client) onTick() {
 }
 
 // onClose orphans the client's unanswered requests: their backends still
-// owe replies, which will be dropped when they come.
+// owe replies, which will be dropped when they come. A client that sent EOF
+// with replies owed carries on half-closed instead (halfclose.go).
 func (cl *client) onClose(err error) {
+	halfClosed := errors.Is(err, io.EOF) && cl.startHalfClosed()
 	cl.open = false
 	cl.in.reset()
 	lp := cl.lp
@@ -339,6 +374,18 @@ func (cl *client) onClose(err error) {
 		cl.stats.ClientErr.Inc()
 	}
 	cl.stats.ClientConnections.Add(-1)
+	lp.removeClient(cl)
+	if halfClosed {
+		lp.addHalfClosed(cl)
+		return
+	}
+	cl.orphanQueue()
+	cl.out.reset()
+}
+
+// orphanQueue gives up the client's unanswered requests: their backends
+// still owe replies, which are dropped when they come.
+func (cl *client) orphanQueue() {
 	for {
 		r, ok := cl.queue.Pop()
 		if !ok {
@@ -346,9 +393,7 @@ func (cl *client) onClose(err error) {
 		}
 		r.cli = nil
 		if r.done {
-			lp.release(r)
+			cl.lp.release(r)
 		}
 	}
-	cl.out.reset()
-	lp.removeClient(cl)
 }

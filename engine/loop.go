@@ -21,7 +21,8 @@ type loop struct {
 	idx   int
 	pools []*loopPool
 
-	clients []*client // for ticks (idle timeout, throttled wake-ups)
+	clients    []*client // for ticks (idle timeout, throttled wake-ups)
+	halfClosed []*client // clients that shut down their sending side with replies owed (see halfclose.go)
 
 	freeReqs []*request
 
@@ -216,6 +217,9 @@ func (lp *loop) onTick() {
 	// one, which has had its tick.
 	for i := len(lp.clients) - 1; i >= 0; i-- {
 		lp.clients[i].onTick()
+	}
+	for i := len(lp.halfClosed) - 1; i >= 0; i-- {
+		lp.halfClosed[i].continueHalf()
 	}
 	lp.checkGlobalCap()
 	lp.flush()

@@ -60,6 +60,7 @@ type Server struct {
 	loops    map[gnet.EventLoop]*loop
 	loopList []*loop
 	probed   atomic.Bool
+	halves   sync.Map // *halfClosed -> struct{}: writers of half-closed clients, stopped by Stop
 
 	tickEvery  time.Duration
 	helloReply []byte
@@ -170,6 +171,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	s.abortHalfClosed()
 	return err
 }
 
