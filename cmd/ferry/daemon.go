@@ -17,9 +17,9 @@ import (
 // with stdin on /dev/null and stdout/stderr on /dev/null or, with -o, the
 // log file (so a Go runtime crash lands there). The child finds the write
 // end of a pipe on the descriptor named by daemonPipeEnv. Until it serves,
-// whatever it writes to stderr (start errors, log lines when there is no
-// -o) goes up the pipe; once every listener is bound and the pid file is
-// written it sends readyMarker and closes the pipe. The parent relays what
+// its start errors go up the pipe (its log goes to -o or to /dev/null);
+// once every listener is bound and the pid file is written it sends
+// readyMarker and closes the pipe. The parent relays what
 // it read to its own stderr and exits 0 after the marker, or 1 when the
 // pipe closed without one (the child exited). Like nutcracker, the daemon
 // does not chdir, so relative -c, -o and -p paths keep their meaning.
@@ -91,9 +91,9 @@ func daemonize(args []string, o *options, stderr io.Writer) int {
 	return 1
 }
 
-// startReport is the daemon child's stderr: up the pipe to the parent
-// until ready, then the descriptor the parent gave (/dev/null or the log
-// file). Safe for concurrent use, as a log output must be.
+// startReport is the daemon child's stderr for start errors: up the pipe
+// to the parent until ready, then rest, the descriptor the parent gave
+// (/dev/null or the log file). Safe for concurrent use.
 type startReport struct {
 	mu   sync.Mutex
 	pipe *os.File // nil once ready

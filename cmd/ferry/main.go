@@ -144,7 +144,12 @@ func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, re
 	// supervisor's SIGHUP, a test's) must find its handler, not the default
 	// action. One that arrives before ferry serves waits until it does.
 	sigs := notifySignals()
+	// A daemon without -o logs to the stderr it was given (/dev/null), as
+	// nutcracker's does; only its start errors go up to the parent.
 	logOut := stderr
+	if report != nil {
+		logOut = report.rest
+	}
 	var logFile *reopenFile
 	if o.output != "" {
 		var err error

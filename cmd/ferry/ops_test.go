@@ -360,6 +360,7 @@ func TestDaemonThreeInstances(t *testing.T) {
 		assert.NotEqual(t, d.parentPid, d.daemonPid)
 		assert.Equal(t, d.daemonPid, sessionOf(t, d.daemonPid), "the daemon leads its own session")
 		assert.True(t, fileContains(d.path(d.log), "msg=\"ferry started\""), "instance %d log", i)
+		assert.Equal(t, []string{os.DevNull, d.path(d.log), d.path(d.log)}, stdFiles(t, d.daemonPid))
 
 		doc := readAllFrom(t, loop(d.stats))
 		var top map[string]any
@@ -405,6 +406,44 @@ func TestDaemonThreeInstances(t *testing.T) {
 		assert.True(t, fileContains(d.path(d.log), "signal SIGTERM received, exiting"))
 		assert.Empty(t, daemonsUnder(d.dir))
 	}
+}
+
+// stdFiles returns what descriptors 0, 1 and 2 of pid are open on.
+func stdFiles(t *testing.T, pid int) []string {
+	t.Helper()
+	var fs []string
+	for fd := range 3 {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+		require.NoError(t, err)
+		fs = append(fs, l)
+	}
+	return fs
+}
+
+// Without -o a daemon's log goes to /dev/null, as nutcracker's: the
+// command prints nothing when the start succeeds.
+func TestDaemonWithoutLogFile(t *testing.T) {
+	redis := testutil.StartRedis(t)
+	d := &daemon{dir: t.TempDir(), listen: testutil.FreePort(t), stats: testutil.FreePort(t), conf: "c.yml", pid: "c.pid"}
+	killStrayDaemons(t, d.dir)
+	require.NoError(t, os.WriteFile(d.path(d.conf), []byte(fmt.Sprintf(
+		"alpha:\n  listen: %s\n  redis: true\n  servers:\n   - %s:1\n", loop(d.listen), redis.Addr)), 0o644))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ferryBin, "-d", "-c", d.conf, "-p", d.pid, "-s", strconv.Itoa(d.stats), "--admin", "off")
+	cmd.Dir = d.dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Empty(t, string(out))
+	pid := readPid(t, d.path(d.pid))
+	assert.Equal(t, []string{os.DevNull, os.DevNull, os.DevNull}, stdFiles(t, pid))
+	reply, err := testutil.RedisDo(loop(d.listen), "PING")
+	require.NoError(t, err)
+	assert.Equal(t, "+PONG\r\n", string(reply))
+	require.NoError(t, syscall.Kill(pid, syscall.SIGTERM))
+	assert.Eventually(t, func() bool { return !processAlive(pid) }, 10*time.Second, 10*time.Millisecond)
+	assert.Eventually(t, func() bool { _, err := os.Stat(d.path(d.pid)); return os.IsNotExist(err) },
+		5*time.Second, 10*time.Millisecond)
 }
 
 // defaultAdminAddrOf is ferryBin's default admin address.
