@@ -17,7 +17,8 @@ import (
 // with stdin on /dev/null and stdout/stderr on /dev/null or, with -o, the
 // log file (so a Go runtime crash lands there). The child finds the write
 // end of a pipe on the descriptor named by daemonPipeEnv. Until it serves,
-// its start errors go up the pipe (its log goes to -o or to /dev/null);
+// its start errors go up the pipe, and so do its warnings when there is
+// no -o (its log goes to -o or to /dev/null);
 // once every listener is bound and the pid file is written it sends
 // readyMarker and closes the pipe. The parent relays what
 // it read to its own stderr and exits 0 after the marker, or 1 when the

@@ -33,8 +33,10 @@ Options (nutcracker's flags work as in nutcracker, bundled too: -dt, -v6):
                             session; the command exits 0 once the daemon serves
                             (listeners bound, pid file written), or 1 with the
                             daemon's start error. stdin/stdout/stderr go to
-                            /dev/null, or to the -o file. The working directory
-                            is kept, so relative -c/-o/-p paths still work
+                            /dev/null, or to the -o file (without -o, warnings
+                            before it serves are printed by the command). The
+                            working directory is kept, so relative -c/-o/-p
+                            paths still work
   -D, --describe-stats      print the stats fields and their meaning, and exit
   -c, --conf-file FILE      configuration file, twemproxy YAML. Default: the
                             first that exists of conf/nutcracker.yml
@@ -144,11 +146,15 @@ func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, re
 	// supervisor's SIGHUP, a test's) must find its handler, not the default
 	// action. One that arrives before ferry serves waits until it does.
 	sigs := notifySignals()
+	level := new(slog.LevelVar)
+	level.Set(logLevel(o.verbose))
 	// A daemon without -o logs to the stderr it was given (/dev/null), as
-	// nutcracker's does; only its start errors go up to the parent.
-	logOut := stderr
+	// nutcracker's does, except that its warnings and errors until it
+	// serves (a skipped admin address) go up to the parent's stderr with
+	// its start errors.
+	logOut, leveler := stderr, slog.Leveler(level)
 	if report != nil {
-		logOut = report.rest
+		leveler = warnOrAbove{level}
 	}
 	var logFile *reopenFile
 	if o.output != "" {
@@ -159,11 +165,9 @@ func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, re
 			return 1
 		}
 		defer logFile.Close()
-		logOut = logFile
+		logOut, leveler = logFile, level
 	}
-	level := new(slog.LevelVar)
-	level.Set(logLevel(o.verbose))
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: leveler}))
 
 	if o.pidFile != "" {
 		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -239,6 +243,11 @@ func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, re
 		}
 	}
 }
+
+// warnOrAbove is a daemon's log level while its log goes to its parent.
+type warnOrAbove struct{ l slog.Leveler }
+
+func (w warnOrAbove) Level() slog.Level { return max(w.l.Level(), slog.LevelWarn) }
 
 func logLevel(v int) slog.Level {
 	switch {

@@ -524,8 +524,20 @@ func TestDefaultAdminTakenIsSkipped(t *testing.T) {
 	require.NoError(t, p.Signal(syscall.SIGTERM))
 	require.NoError(t, p.WaitExit(10*time.Second))
 
+	// A daemon without -o says it on the starting terminal, and nothing else.
+	dir := t.TempDir()
+	killStrayDaemons(t, dir)
+	pidFile := filepath.Join(dir, "ferry.pid")
+	code, out, errOut := runBinaryIn(t, dir, "-d", "-c", conf, "-s", strconv.Itoa(stats), "-p", pidFile)
+	require.Equal(t, 0, code, errOut)
+	assert.Empty(t, out)
+	assert.Regexp(t, `^time=\S+ level=WARN msg="default admin HTTP address \S+ is taken [^\n]*\n$`, errOut)
+	pid := readPid(t, pidFile)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGTERM))
+	assert.Eventually(t, func() bool { return !processAlive(pid) }, 10*time.Second, 10*time.Millisecond)
+
 	// The same address given with --admin is a start failure.
-	code, _, errOut := runBinary(t, "-c", conf, "-s", "0", "--admin", defaultAdminAddrOf(t))
+	code, _, errOut = runBinary(t, "-c", conf, "-s", "0", "--admin", defaultAdminAddrOf(t))
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "ferry: cannot start: admin HTTP: listen tcp "+defaultAdminAddrOf(t))
 	// A taken stats port is still an error when the admin default is skipped.
