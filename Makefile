@@ -6,13 +6,45 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
 CONF      ?= conf/ferry.yml
 
-.PHONY: all build run test unit fuzz bench bench-go bench-suite fmt vet clean
+# make install: DESTDIR stages the files (packaging); the paths in the unit
+# file are PREFIX's and SYSCONFDIR's, without DESTDIR.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/ferry
+
+.PHONY: all build build-ferry run test unit fuzz bench bench-go bench-suite fmt vet clean install uninstall
 
 all: build
 
-build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ferry ./cmd/ferry
+build: build-ferry
 	@if [ -d bench/cmd/ferry-bench ]; then $(GO) build -trimpath -o $(BIN)/ferry-bench ./bench/cmd/ferry-bench; fi
+
+build-ferry:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ferry ./cmd/ferry
+
+# Installs the binary, the systemd unit (its paths rewritten to BINDIR,
+# SYSCONFDIR and DOCDIR), the README, and conf/ferry.yml as
+# SYSCONFDIR/ferry/ferry.yml; a configuration already there is kept, and the
+# example goes beside it as ferry.yml.example.
+install: build-ferry
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(SYSCONFDIR)/ferry' '$(DESTDIR)$(UNITDIR)' '$(DESTDIR)$(DOCDIR)'
+	install -m 0755 $(BIN)/ferry '$(DESTDIR)$(BINDIR)/ferry'
+	if [ -e '$(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yml' ]; then \
+		install -m 0644 conf/ferry.yml '$(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yml.example'; \
+	else \
+		install -m 0644 conf/ferry.yml '$(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yml'; \
+	fi
+	sed -e '/^#/!s|/usr/local/bin/ferry|$(BINDIR)/ferry|g' -e '/^#/!s|/etc/ferry/|$(SYSCONFDIR)/ferry/|g' \
+		-e '/^#/!s|/usr/local/share/doc/ferry|$(DOCDIR)|g' contrib/ferry.service > '$(DESTDIR)$(UNITDIR)/ferry.service'
+	chmod 0644 '$(DESTDIR)$(UNITDIR)/ferry.service'
+	install -m 0644 README.md '$(DESTDIR)$(DOCDIR)/README.md'
+
+# Removes what install put in place, except the configuration.
+uninstall:
+	rm -f '$(DESTDIR)$(BINDIR)/ferry' '$(DESTDIR)$(UNITDIR)/ferry.service' '$(DESTDIR)$(DOCDIR)/README.md'
+	-rmdir '$(DESTDIR)$(DOCDIR)'
 
 # Builds ferry, starts local redis-server instances for the example config if
 # nothing listens on their ports (installing redis-server when missing), and

@@ -5,15 +5,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/ferry-proxy/ferry/config"
@@ -27,15 +25,35 @@ const usageText = `ferry: a Redis and memcache proxy, drop-in for twemproxy (nut
 
 Usage: ferry [options]
 
-Options (twemproxy's short flags work as in nutcracker):
+Options (nutcracker's flags work as in nutcracker, bundled too: -dt, -v6):
   -h, --help                this help
   -V, --version             print the version and exit
   -t, --test-conf           check the configuration file and exit (0 = valid)
-  -c, --conf-file FILE      configuration file, twemproxy YAML (default conf/nutcracker.yml)
+  -d, --daemonize           run as a daemon: detach from the terminal into a new
+                            session; the command exits 0 once the daemon serves
+                            (listeners bound, pid file written), or 1 with the
+                            daemon's start error. stdin/stdout/stderr go to
+                            /dev/null, or to the -o file (without -o, warnings
+                            before it serves are printed by the command). The
+                            working directory is kept, so relative -c/-o/-p
+                            paths still work
+  -D, --describe-stats      print the stats fields and their meaning, and exit
+  -c, --conf-file FILE      configuration file, twemproxy YAML. Default: the
+                            first that exists of conf/nutcracker.yml
+                            (twemproxy's) and /etc/nutcracker/nutcracker.yml
+                            (Debian's nutcracker package; ferry then logs to
+                            /var/log/nutcracker/nutcracker.log unless -o is
+                            given, as that package does)
   -v, --verbose N           log level as in twemproxy: <=3 errors, 4 warnings,
                             5-6 info, >=7 debug (default 5)
   -o, --output FILE         write logs to FILE instead of stderr
-  -p, --pid-file FILE       write the process id to FILE (removed on exit)
+  -p, --pid-file FILE       write the process id to FILE (removed on exit;
+                            none by default, as nutcracker)
+  -m, --mbuf-size N         accepted for twemproxy compatibility, no effect:
+                            N must be 512..16777216 as nutcracker's mbuf chunk
+                            size (default 16384), but ferry has no mbufs (it
+                            reads into per-loop buffers and keeps a partial
+                            request whole)
       --threads N           number of event loops (default GOMAXPROCS = %d); each
                             owns its own backend connections
       --lock-os-thread      lock every event loop to an OS thread
@@ -48,7 +66,10 @@ Options (twemproxy's short flags work as in nutcracker):
                             "" or "off" disables it). It serves /metrics
                             (Prometheus), /stats (twemproxy's JSON), /healthz,
                             /config (the running configuration file) and
-                            /debug/pprof/
+                            /debug/pprof/. When the default is taken (another
+                            ferry on this host), ferry starts without it and
+                            warns once; an address given with --admin that
+                            cannot be bound is a start failure
   -s, --stats-port N        twemproxy's raw TCP stats port: every connection gets
                             the /stats JSON document, then is closed (default
                             22222; 0 disables it)
@@ -60,107 +81,39 @@ Options (twemproxy's short flags work as in nutcracker):
                             (default 30000), ferry merges its counters on every
                             request for them, so they are always current
 
-Signals: SIGTERM and SIGINT stop ferry (open connections are closed);
-SIGHUP reopens the log file; SIGTTIN / SIGTTOU raise / lower the log level
-(as twemproxy's verbosity signals).
+Signals (each is logged by name): SIGTERM and SIGINT stop ferry (open
+connections are closed); SIGHUP reopens the log file (it does not reload
+the configuration yet); SIGTTIN / SIGTTOU raise / lower the log level;
+SIGUSR1 and SIGUSR2 are logged, no action yet; SIGSEGV is logged with every
+goroutine's stack and the process then dies by SIGSEGV, as a crash.
 
-Exit status: 0 on success, 1 on a bad configuration or a start failure
-(including an admin or stats address that cannot be bound).
+Exit status: 0 on success, 1 on a bad flag, a bad or missing configuration
+or a start failure (including a stats address, or an admin address given
+with --admin, that cannot be bound).
 `
-
-type options struct {
-	help, version, testConf   bool
-	confFile, output, pidFile string
-	verbose, threads          int
-	lockOSThread, cpuAffinity bool
-	maxBuffered               int64
-	adminAddr, statsAddr      string
-	statsPort, statsInterval  int
-}
-
-// Defaults of the operational listeners. twemproxy's stats port listens on
-// 0.0.0.0; ferry's default is loopback only, so its counters and pool
-// layout are not published to the network unless asked for (-a 0.0.0.0).
-const (
-	defaultAdminAddr     = "127.0.0.1:22223"
-	defaultStatsPort     = 22222
-	defaultStatsAddr     = "127.0.0.1"
-	defaultStatsInterval = 30000 // ms, twemproxy's; ignored
-)
-
-// newFlagSet defines every flag, storing into o. The usage text is written
-// by hand (usageText); a test checks that it names every flag defined here.
-func newFlagSet(o *options) *flag.FlagSet {
-	fs := flag.NewFlagSet("ferry", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	both := func(p *bool, short, long string) { fs.BoolVar(p, short, false, ""); fs.BoolVar(p, long, false, "") }
-	both(&o.help, "h", "help")
-	both(&o.version, "V", "version")
-	both(&o.testConf, "t", "test-conf")
-	fs.StringVar(&o.confFile, "c", "conf/nutcracker.yml", "")
-	fs.StringVar(&o.confFile, "conf-file", "conf/nutcracker.yml", "")
-	fs.IntVar(&o.verbose, "v", 5, "")
-	fs.IntVar(&o.verbose, "verbose", 5, "")
-	fs.StringVar(&o.output, "o", "", "")
-	fs.StringVar(&o.output, "output", "", "")
-	fs.StringVar(&o.pidFile, "p", "", "")
-	fs.StringVar(&o.pidFile, "pid-file", "", "")
-	fs.IntVar(&o.threads, "threads", runtime.GOMAXPROCS(0), "")
-	fs.BoolVar(&o.lockOSThread, "lock-os-thread", false, "")
-	fs.BoolVar(&o.cpuAffinity, "cpu-affinity", false, "")
-	fs.Int64Var(&o.maxBuffered, "max-buffered-bytes", 1<<30, "")
-	fs.StringVar(&o.adminAddr, "admin", defaultAdminAddr, "")
-	fs.IntVar(&o.statsPort, "s", defaultStatsPort, "")
-	fs.IntVar(&o.statsPort, "stats-port", defaultStatsPort, "")
-	fs.StringVar(&o.statsAddr, "a", defaultStatsAddr, "")
-	fs.StringVar(&o.statsAddr, "stats-addr", defaultStatsAddr, "")
-	fs.IntVar(&o.statsInterval, "i", defaultStatsInterval, "")
-	fs.IntVar(&o.statsInterval, "stats-interval", defaultStatsInterval, "")
-	return fs
-}
-
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	o := &options{}
-	fs := newFlagSet(o)
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if o.threads < 1 {
-		return nil, fmt.Errorf("--threads must be at least 1, got %d", o.threads)
-	}
-	if o.maxBuffered < 0 {
-		return nil, fmt.Errorf("--max-buffered-bytes must be 0 (no cap) or more, got %d", o.maxBuffered)
-	}
-	if o.statsPort < 0 || o.statsPort > 65535 {
-		return nil, fmt.Errorf("--stats-port must be 0 (off) to 65535, got %d", o.statsPort)
-	}
-	if o.statsInterval < 0 {
-		return nil, fmt.Errorf("--stats-interval must not be negative, got %d", o.statsInterval)
-	}
-	if o.adminAddr == "off" {
-		o.adminAddr = ""
-	}
-	return o, nil
-}
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
+	o, err := parseFlags(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry: %v\nRun 'ferry --help' for the options.\n", err)
 		return 1
 	}
-	if o.help {
+	switch {
+	case o.help:
 		fmt.Fprintf(stdout, usageText, runtime.GOMAXPROCS(0))
 		return 0
-	}
-	if o.version {
+	case o.version:
 		fmt.Fprintf(stdout, "This is ferry-%s\n", version)
 		return 0
+	case o.describeStats:
+		describeStats(stdout)
+		return 0
+	}
+	if err := resolveConf(o); err != nil {
+		fmt.Fprintf(stderr, "ferry: %v\n", err)
+		return 1
 	}
 	// The text is kept for the admin server's /config.
 	confText, err := os.ReadFile(o.confFile)
@@ -176,21 +129,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "ferry: configuration file '%s' syntax is ok\n", o.confFile)
 		return 0
 	}
+	report := daemonChild(o)
+	if o.daemonize && report == nil {
+		return daemonize(args, o, stderr)
+	}
+	if report != nil {
+		stderr = report // until ready; on a failed start the pipe closes with the exit
+	}
+	return serve(o, cfg, confText, stderr, report)
+}
 
-	logOut := stderr
+// serve runs the proxy until a signal stops it. report is the daemon
+// child's start report (nil in the foreground), told once ferry serves.
+func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, report *startReport) int {
+	// From the start: a signal that arrives once a listener accepts (a
+	// supervisor's SIGHUP, a test's) must find its handler, not the default
+	// action. One that arrives before ferry serves waits until it does.
+	sigs := notifySignals()
+	level := new(slog.LevelVar)
+	level.Set(logLevel(o.verbose))
+	// A daemon without -o logs to the stderr it was given (/dev/null), as
+	// nutcracker's does, except that its warnings and errors until it
+	// serves (a skipped admin address) go up to the parent's stderr with
+	// its start errors.
+	logOut, leveler := stderr, slog.Leveler(level)
+	if report != nil {
+		leveler = warnOrAbove{level}
+	}
 	var logFile *reopenFile
 	if o.output != "" {
+		var err error
 		logFile, err = openLog(o.output)
 		if err != nil {
 			fmt.Fprintf(stderr, "ferry: %v\n", err)
 			return 1
 		}
 		defer logFile.Close()
-		logOut = logFile
+		logOut, leveler = logFile, level
 	}
-	level := new(slog.LevelVar)
-	level.Set(logLevel(o.verbose))
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: leveler}))
 
 	if o.pidFile != "" {
 		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -235,8 +212,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer stopAdmin(adm, log)
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)
+	sh := &signalHandler{
+		log: log, level: level, logFile: logFile, out: logOut,
+		sigLog: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.Level(math.MinInt)})),
+	}
+	log.Info("ferry started", "version", version, "pid", os.Getpid(), "conf", o.confFile, "daemon", report != nil)
+	if report != nil {
+		report.ready()
+	}
 	for {
 		select {
 		case err := <-done:
@@ -246,25 +229,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			return 0
 		case sig := <-sigs:
-			if sig == syscall.SIGTTIN || sig == syscall.SIGTTOU {
-				// slog levels are 4 apart; debug is the most verbose, error the least
-				l := level.Level() - 4
-				if sig == syscall.SIGTTOU {
-					l = level.Level() + 4
-				}
-				level.Set(max(slog.LevelDebug, min(slog.LevelError, l)))
-				log.Warn("log level changed", "level", level.Level().String())
+			if !sh.handle(sig) {
 				continue
 			}
-			if sig == syscall.SIGHUP {
-				if logFile != nil {
-					if err := logFile.Reopen(); err != nil {
-						log.Error("reopen log file", "err", err)
-					}
-				}
-				continue
-			}
-			log.Info("stopping", "signal", sig.String())
 			stopAdmin(adm, log)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err := srv.Stop(ctx)
@@ -276,6 +243,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 }
+
+// warnOrAbove is a daemon's log level while its log goes to its parent.
+type warnOrAbove struct{ l slog.Leveler }
+
+func (w warnOrAbove) Level() slog.Level { return max(w.l.Level(), slog.LevelWarn) }
 
 func logLevel(v int) slog.Level {
 	switch {

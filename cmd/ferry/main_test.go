@@ -29,6 +29,21 @@ import (
 // run it as a process (signals, exit codes, listeners).
 var ferryBin string
 
+// testDefaultAdmin is ferryBin's default admin address: a port of this
+// test run's own, so that tests of the default are not disturbed by (and
+// do not disturb) anything else using 22223 on the host.
+var testDefaultAdmin string
+
+// unusedLoopbackAddr returns a loopback address that was free a moment ago.
+func unusedLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("pick the test default admin address: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ferry-cmd-test")
 	if err != nil {
@@ -36,7 +51,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	ferryBin = filepath.Join(dir, "ferry")
-	build := exec.Command("go", "build", "-o", ferryBin, "-ldflags", "-X main.version=9.9.9-test", ".")
+	if testDefaultAdmin, err = unusedLoopbackAddr(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	build := exec.Command("go", "build", "-o", ferryBin, "-ldflags",
+		"-X main.version=9.9.9-test -X main.defaultAdminAddr="+testDefaultAdmin, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "go build ferry:", err)
@@ -77,28 +97,28 @@ func TestHelpListsEveryFlag(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	o, err := parseFlags(nil, io.Discard)
+	o, err := parseFlags(nil)
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:22223", o.adminAddr)
 	assert.Equal(t, 22222, o.statsPort)
 	assert.Equal(t, "127.0.0.1", o.statsAddr)
 	assert.Equal(t, 30000, o.statsInterval)
 
-	o, err = parseFlags([]string{"--admin", "off", "-s", "0", "-a", "0.0.0.0", "-i", "10"}, io.Discard)
+	o, err = parseFlags([]string{"--admin", "off", "-s", "0", "-a", "0.0.0.0", "-i", "10"})
 	require.NoError(t, err)
 	assert.Equal(t, "", o.adminAddr)
 	assert.Equal(t, 0, o.statsPort)
 	assert.Equal(t, "0.0.0.0", o.statsAddr)
 	assert.Equal(t, 10, o.statsInterval)
 
-	o, err = parseFlags([]string{"--admin=", "--stats-port", "1234", "--stats-addr", "::1", "--stats-interval", "0"}, io.Discard)
+	o, err = parseFlags([]string{"--admin=", "--stats-port", "1234", "--stats-addr", "::1", "--stats-interval", "0"})
 	require.NoError(t, err)
 	assert.Equal(t, "", o.adminAddr)
 	assert.Equal(t, 1234, o.statsPort)
 	assert.Equal(t, "::1", o.statsAddr)
 
 	for _, bad := range [][]string{{"-s", "-1"}, {"-s", "65536"}, {"-i", "-5"}, {"-s", "x"}} {
-		_, err := parseFlags(bad, io.Discard)
+		_, err := parseFlags(bad)
 		assert.Error(t, err, "%v", bad)
 	}
 }
