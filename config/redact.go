@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"log/slog"
 	"regexp"
 	"unicode/utf8"
 
@@ -152,4 +153,20 @@ func runeOffset(line []byte, col int) int {
 		off += size
 	}
 	return off
+}
+
+// LogValue keeps a pool's secrets out of structured logs: a *Pool logged
+// with slog shows its name, listen address, protocol and server count, and
+// redis_auth only as "<redacted>" when set.
+func (p *Pool) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("name", p.Name),
+		slog.String("listen", p.Listen),
+		slog.String("protocol", p.Protocol),
+		slog.Int("servers", len(p.Servers)),
+	}
+	if p.RedisAuth != "" {
+		attrs = append(attrs, slog.String("redis_auth", Redacted))
+	}
+	return slog.GroupValue(attrs...)
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -46,4 +48,17 @@ func TestRedact(t *testing.T) {
 	// Not YAML (a tab indent): line by line.
 	f("a:\n\tredis_auth: s3cret\n  [\n", "a:\n\tredis_auth: \"<redacted>\"\n  [\n")
 	f("no secrets: here\n", "no secrets: here\n")
+}
+
+func TestPoolLogValue(t *testing.T) {
+	cfg, err := Parse("x.yml", []byte("a:\n  listen: 127.0.0.1:1\n  redis: true\n  redis_auth: s3cret\n  servers:\n   - 127.0.0.1:6379:1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	slog.New(slog.NewTextHandler(&out, nil)).Info("pool", "pool", cfg.Pools[0])
+	if got := out.String(); strings.Contains(got, "s3cret") || !strings.Contains(got, "pool.redis_auth=<redacted>") ||
+		!strings.Contains(got, "pool.name=a") {
+		t.Errorf("logged %q", got)
+	}
 }
