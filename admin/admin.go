@@ -1,7 +1,8 @@
 // Package admin serves ferry's operational endpoints: an HTTP server with
-// Prometheus metrics, twemproxy-style JSON stats, a health check, pprof and
-// the running configuration, and twemproxy's raw TCP stats port (one JSON
-// document written on connect, then close).
+// a status page, Prometheus metrics, twemproxy-style JSON stats, a health
+// check, pprof and the running configuration (secrets redacted), and
+// twemproxy's raw TCP stats port (one JSON document written on connect,
+// then close).
 //
 // Everything here is off the data path: a scrape merges the engine's
 // per-loop counter shards (engine.Server.Stats) and never touches a loop.
@@ -20,6 +21,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ferry-proxy/ferry/config"
 	"github.com/ferry-proxy/ferry/engine"
 )
 
@@ -37,8 +41,9 @@ type Options struct {
 	StatsAddr string
 	// Source gives the statistics. Required.
 	Source Source
-	// Config is the running configuration file's text, served by /config.
-	// [Server.SetConfig] replaces it (after a reload).
+	// Config is the running configuration file's text, served by /config
+	// with its secrets redacted. [Server.SetConfig] replaces it (after a
+	// reload).
 	Config []byte
 	// Hostname is the stats JSON's "source"; default os.Hostname().
 	Hostname string
@@ -51,7 +56,8 @@ type Server struct {
 	src      Source
 	hostname string
 	log      *slog.Logger
-	config   atomic.Pointer[[]byte]
+	config   atomic.Pointer[[]byte] // redacted
+	registry *prometheus.Registry
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -77,6 +83,7 @@ func Start(o Options) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.SetConfig(o.Config)
+	s.registry = newRegistry(s.src)
 
 	if o.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", o.HTTPAddr)
@@ -136,9 +143,10 @@ func (s *Server) StatsAddr() net.Addr {
 	return s.statsLn.Addr()
 }
 
-// SetConfig replaces the text /config serves.
+// SetConfig replaces the text /config serves; its secrets (redis_auth) are
+// redacted here, so they are never served.
 func (s *Server) SetConfig(text []byte) {
-	c := append([]byte(nil), text...)
+	c := config.Redact(text)
 	s.config.Store(&c)
 }
 
@@ -164,8 +172,9 @@ func (s *Server) Close(ctx context.Context) error {
 // Handler is the admin HTTP mux (also usable without Start, e.g. in tests).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.handleIndex)
-	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.HandleFunc("GET /{$}", s.handleStatusPage)
+	mux.HandleFunc("GET /status.json", s.handleStatusJSON)
+	mux.Handle("GET /metrics", metricsHandler(s.registry, s.log))
 	mux.HandleFunc("GET /stats", s.handleStats)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /config", s.handleConfig)
@@ -177,24 +186,6 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
-}
-
-const indexText = `ferry admin
-/metrics        Prometheus text format 0.0.4
-/stats          JSON statistics in twemproxy's layout
-/healthz        "ok" while serving
-/config         the running configuration file
-/debug/pprof/   Go profiles
-`
-
-func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte(indexText))
-}
-
-func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", MetricsContentType)
-	_, _ = w.Write(AppendMetrics(nil, s.src.Stats()))
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) {

@@ -5,21 +5,47 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"math"
 	"net"
 	"net/http"
-	"regexp"
-	"strconv"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferry-proxy/ferry/engine"
+	"github.com/ferry-proxy/ferry/worker"
 )
 
 type fakeSource struct{ snap engine.Snapshot }
+
+// classes builds a pool's latency histograms from durations per class,
+// through the loop shard's own Record and Publish.
+func classes(names []string, samples map[string][]time.Duration, slow uint64) []engine.ClassLatency {
+	out := make([]engine.ClassLatency, len(names))
+	for i, n := range names {
+		var l worker.Latency
+		for _, d := range samples[n] {
+			l.Record(int64(d))
+		}
+		if i == 0 {
+			for range slow {
+				l.RecordSlow()
+			}
+		}
+		l.Publish()
+		out[i].Class = n
+		l.AddTo(&out[i].Histogram)
+	}
+	return out
+}
 
 func (f *fakeSource) Stats() engine.Snapshot { return f.snap }
 
@@ -39,211 +65,184 @@ func testSnapshot() engine.Snapshot {
 					{Name: "s1", Addr: "127.0.0.1:6379", ServerEOF: 1, ServerErr: 2, ServerTimedout: 3,
 						ServerConnections: 4, Requests: 70, RequestBytes: 700, Responses: 69,
 						ResponseBytes: 690, InQueue: 1},
-					{Name: "127.0.0.1:6380", Addr: "127.0.0.1:6380", Ejected: true, ServerEjectedAt: 1700000000123456},
+					{Name: "127.0.0.1:6380", Addr: "127.0.0.1:6380", Ejected: true, ServerEjectedAt: 1700000000123456,
+						Failures: 3},
 				},
+				Listen: "127.0.0.1:22121", Protocol: "redis", SlowlogThreshold: 250 * time.Millisecond, SlowRequests: 1,
+				Latency: classes([]string{"read", "write", "multi", "other"},
+					map[string][]time.Duration{"read": {100 * time.Microsecond, 2 * time.Millisecond, 2 * time.Second}}, 1),
 			},
 			{
 				Name: "beta", TotalConnections: 2,
 				Servers: []engine.ServerSnapshot{
 					{Name: `we"ird\name`, Addr: "/tmp/redis.sock"},
 				},
+				Listen: "127.0.0.1:22122", Protocol: "memcache",
+				Latency: classes([]string{"get", "set", "delete", "other"}, nil, 0),
 			},
 		},
 	}
 }
 
-var (
-	metricNameRE = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-	labelNameRE  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-)
-
-type promSample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// parseProm is a strict little parser for the text format 0.0.4 as ferry
-// writes it: HELP and TYPE before every family's samples, one TYPE per
-// family, every sample's family declared, valid names, escaped label
-// values, numeric values.
-func parseProm(t *testing.T, text string) (samples []promSample, types map[string]string) {
+// parseMetrics parses an exposition with Prometheus' own text parser, and
+// checks the conventions the parser leaves to the writer.
+func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
 	t.Helper()
-	types = map[string]string{}
-	helps := map[string]bool{}
-	current := ""
-	require.True(t, strings.HasSuffix(text, "\n"), "exposition must end in a newline")
-	for n, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		where := "line " + strconv.Itoa(n+1) + ": " + line
-		require.NotEmpty(t, line, where)
-		if strings.HasPrefix(line, "# HELP ") {
-			f := strings.SplitN(line[len("# HELP "):], " ", 2)
-			require.Len(t, f, 2, where)
-			require.Regexp(t, metricNameRE, f[0], where)
-			require.False(t, helps[f[0]], "second HELP: "+where)
-			helps[f[0]] = true
-			continue
-		}
-		if strings.HasPrefix(line, "# TYPE ") {
-			f := strings.Fields(line[len("# TYPE "):])
-			require.Len(t, f, 2, where)
-			require.Regexp(t, metricNameRE, f[0], where)
-			require.Contains(t, []string{"counter", "gauge", "untyped", "summary", "histogram"}, f[1], where)
-			_, dup := types[f[0]]
-			require.False(t, dup, "second TYPE: "+where)
-			require.True(t, helps[f[0]], "TYPE without HELP: "+where)
-			types[f[0]] = f[1]
-			current = f[0]
-			continue
-		}
-		require.False(t, strings.HasPrefix(line, "#"), where)
-		s := promSample{labels: map[string]string{}}
-		i := strings.IndexAny(line, "{ ")
-		require.Positive(t, i, where)
-		s.name = line[:i]
-		require.Regexp(t, metricNameRE, s.name, where)
-		require.Equal(t, current, s.name, "sample outside its family's block: "+where)
-		rest := line[i:]
-		if rest[0] == '{' {
-			rest = rest[1:]
-			for rest[0] != '}' {
-				eq := strings.Index(rest, `="`)
-				require.Positive(t, eq, where)
-				ln := rest[:eq]
-				require.Regexp(t, labelNameRE, ln, where)
-				rest = rest[eq+2:]
-				var v strings.Builder
-				for {
-					require.NotEmpty(t, rest, "unterminated label value: "+where)
-					c := rest[0]
-					rest = rest[1:]
-					if c == '"' {
-						break
-					}
-					if c == '\\' {
-						require.NotEmpty(t, rest, where)
-						switch rest[0] {
-						case '\\':
-							v.WriteByte('\\')
-						case '"':
-							v.WriteByte('"')
-						case 'n':
-							v.WriteByte('\n')
-						default:
-							t.Fatalf("bad escape: %s", where)
-						}
-						rest = rest[1:]
-						continue
-					}
-					v.WriteByte(c)
-				}
-				_, dup := s.labels[ln]
-				require.False(t, dup, where)
-				s.labels[ln] = v.String()
-				if rest[0] == ',' {
-					rest = rest[1:]
-				}
-			}
-			rest = rest[1:]
-		}
-		require.True(t, strings.HasPrefix(rest, " "), where)
-		val := rest[1:]
-		require.NotContains(t, val, " ", "timestamps are not written: "+where)
-		v, err := strconv.ParseFloat(val, 64)
-		require.NoError(t, err, where)
-		s.value = v
-		samples = append(samples, s)
-	}
-	for name, typ := range types {
-		if typ == "counter" {
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	require.NoError(t, err, "exposition:\n%s", text)
+	for name, f := range fams {
+		assert.NotEmpty(t, f.GetHelp(), "HELP of %s", name)
+		if f.GetType() == dto.MetricType_COUNTER {
 			assert.True(t, strings.HasSuffix(name, "_total"), "counter %s must end in _total", name)
 		} else {
-			assert.False(t, strings.HasSuffix(name, "_total"), "%s %s must not end in _total", typ, name)
+			assert.False(t, strings.HasSuffix(name, "_total"), "%v %s must not end in _total", f.GetType(), name)
 		}
 	}
-	return samples, types
+	return fams
 }
 
-func find(samples []promSample, name string, labels ...string) (float64, bool) {
+// metric returns the sample of family name with exactly these labels.
+func metric(fams map[string]*dto.MetricFamily, name string, labels ...string) (*dto.Metric, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return nil, false
+	}
 next:
-	for _, s := range samples {
-		if s.name != name || len(s.labels) != len(labels)/2 {
+	for _, m := range f.GetMetric() {
+		if len(m.GetLabel()) != len(labels)/2 {
 			continue
 		}
 		for i := 0; i+1 < len(labels); i += 2 {
-			if s.labels[labels[i]] != labels[i+1] {
+			found := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+					found = true
+				}
+			}
+			if !found {
 				continue next
 			}
 		}
-		return s.value, true
+		return m, true
 	}
-	return 0, false
+	return nil, false
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue()
+	}
+	return math.NaN()
+}
+
+func scrape(t *testing.T, src Source) (string, map[string]*dto.MetricFamily) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s := &Server{src: src, log: slog.Default(), registry: newRegistry(src)}
+	s.SetConfig(nil)
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	assert.True(t, strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain; version=0.0.4"), rec.Header().Get("Content-Type"))
+	text := rec.Body.String()
+	return text, parseMetrics(t, text)
 }
 
 func TestMetricsExposition(t *testing.T) {
-	text := string(AppendMetrics(nil, testSnapshot()))
-	samples, types := parseProm(t, text)
+	text, fams := scrape(t, &fakeSource{testSnapshot()})
 
+	const s1 = "127.0.0.1:6379"
 	want := []struct {
 		name   string
-		typ    string
+		typ    dto.MetricType
 		labels []string
 		value  float64
 	}{
-		{"ferry_build_info", "gauge", []string{"version", "1.2.3-test"}, 1},
-		{"ferry_uptime_seconds", "gauge", nil, 90.5},
-		{"ferry_event_loops", "gauge", nil, 4},
-		{"ferry_client_connections", "gauge", nil, 3},
-		{"ferry_client_connections_accepted_total", "counter", nil, 42},
-		{"ferry_pool_client_eof_total", "counter", []string{"pool", "alpha"}, 10},
-		{"ferry_pool_client_err_total", "counter", []string{"pool", "alpha"}, 1},
-		{"ferry_pool_client_connections", "gauge", []string{"pool", "alpha"}, 3},
-		{"ferry_pool_client_connections_accepted_total", "counter", []string{"pool", "beta"}, 2},
-		{"ferry_pool_server_ejects_total", "counter", []string{"pool", "alpha"}, 2},
-		{"ferry_pool_forward_error_total", "counter", []string{"pool", "alpha"}, 5},
-		{"ferry_pool_fragments_total", "counter", []string{"pool", "alpha"}, 6},
-		{"ferry_pool_requests_total", "counter", []string{"pool", "alpha"}, 100},
-		{"ferry_server_eof_total", "counter", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 1},
-		{"ferry_server_err_total", "counter", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 2},
-		{"ferry_server_timedout_total", "counter", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 3},
-		{"ferry_server_connections", "gauge", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 4},
-		{"ferry_server_requests_total", "counter", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 70},
-		{"ferry_server_request_bytes_total", "counter", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 700},
-		{"ferry_server_responses_total", "counter", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 69},
-		{"ferry_server_response_bytes_total", "counter", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 690},
-		{"ferry_server_in_queue", "gauge", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 1},
-		{"ferry_server_ejected", "gauge", []string{"pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379"}, 0},
-		{"ferry_server_ejected", "gauge", []string{"pool", "alpha", "server", "127.0.0.1:6380", "addr", "127.0.0.1:6380"}, 1},
-		{"ferry_server_requests_total", "counter", []string{"pool", "beta", "server", `we"ird\name`, "addr", "/tmp/redis.sock"}, 0},
+		{"ferry_build_info", dto.MetricType_GAUGE, []string{"version", "1.2.3-test", "goversion", runtime.Version()}, 1},
+		{"ferry_uptime_seconds", dto.MetricType_GAUGE, nil, 90.5},
+		{"ferry_event_loops", dto.MetricType_GAUGE, nil, 4},
+		{"ferry_client_connections", dto.MetricType_GAUGE, nil, 3},
+		{"ferry_client_connections_accepted_total", dto.MetricType_COUNTER, nil, 42},
+		{"ferry_pool_client_eof_total", dto.MetricType_COUNTER, []string{"pool", "alpha"}, 10},
+		{"ferry_pool_client_err_total", dto.MetricType_COUNTER, []string{"pool", "alpha"}, 1},
+		{"ferry_pool_client_connections", dto.MetricType_GAUGE, []string{"pool", "alpha"}, 3},
+		{"ferry_pool_client_connections_accepted_total", dto.MetricType_COUNTER, []string{"pool", "beta"}, 2},
+		{"ferry_pool_server_ejects_total", dto.MetricType_COUNTER, []string{"pool", "alpha"}, 2},
+		{"ferry_pool_forward_error_total", dto.MetricType_COUNTER, []string{"pool", "alpha"}, 5},
+		{"ferry_pool_fragments_total", dto.MetricType_COUNTER, []string{"pool", "alpha"}, 6},
+		{"ferry_pool_requests_total", dto.MetricType_COUNTER, []string{"pool", "alpha"}, 100},
+		{"ferry_pool_slow_requests_total", dto.MetricType_COUNTER, []string{"pool", "alpha"}, 1},
+		{"ferry_pool_slowlog_threshold_seconds", dto.MetricType_GAUGE, []string{"pool", "alpha"}, 0.25},
+		{"ferry_server_eof_total", dto.MetricType_COUNTER, []string{"pool", "alpha", "server", "s1", "addr", s1}, 1},
+		{"ferry_server_err_total", dto.MetricType_COUNTER, []string{"pool", "alpha", "server", "s1", "addr", s1}, 2},
+		{"ferry_server_timedout_total", dto.MetricType_COUNTER, []string{"pool", "alpha", "server", "s1", "addr", s1}, 3},
+		{"ferry_server_connections", dto.MetricType_GAUGE, []string{"pool", "alpha", "server", "s1", "addr", s1}, 4},
+		{"ferry_server_requests_total", dto.MetricType_COUNTER, []string{"pool", "alpha", "server", "s1", "addr", s1}, 70},
+		{"ferry_server_request_bytes_total", dto.MetricType_COUNTER, []string{"pool", "alpha", "server", "s1", "addr", s1}, 700},
+		{"ferry_server_responses_total", dto.MetricType_COUNTER, []string{"pool", "alpha", "server", "s1", "addr", s1}, 69},
+		{"ferry_server_response_bytes_total", dto.MetricType_COUNTER, []string{"pool", "alpha", "server", "s1", "addr", s1}, 690},
+		{"ferry_server_in_queue", dto.MetricType_GAUGE, []string{"pool", "alpha", "server", "s1", "addr", s1}, 1},
+		{"ferry_server_ejected", dto.MetricType_GAUGE, []string{"pool", "alpha", "server", "s1", "addr", s1}, 0},
+		{"ferry_server_ejected", dto.MetricType_GAUGE, []string{"pool", "alpha", "server", "127.0.0.1:6380", "addr", "127.0.0.1:6380"}, 1},
+		{"ferry_server_consecutive_failures", dto.MetricType_GAUGE, []string{"pool", "alpha", "server", "127.0.0.1:6380", "addr", "127.0.0.1:6380"}, 3},
+		{"ferry_server_requests_total", dto.MetricType_COUNTER, []string{"pool", "beta", "server", `we"ird\name`, "addr", "/tmp/redis.sock"}, 0},
 	}
 	for _, w := range want {
-		assert.Equal(t, w.typ, types[w.name], "TYPE of %s", w.name)
-		labels := w.labels
-		if w.name == "ferry_build_info" {
-			labels = append(labels, "goversion", samples[0].labels["goversion"])
+		f, ok := fams[w.name]
+		if !assert.True(t, ok, "no family %s in\n%s", w.name, text) {
+			continue
 		}
-		v, ok := find(samples, w.name, labels...)
+		assert.Equal(t, w.typ, f.GetType(), "TYPE of %s", w.name)
+		m, ok := metric(fams, w.name, w.labels...)
 		if assert.True(t, ok, "no sample %s%v in\n%s", w.name, w.labels, text) {
-			assert.Equal(t, w.value, v, "%s%v", w.name, w.labels)
+			assert.Equal(t, w.value, value(m), "%s%v", w.name, w.labels)
 		}
 	}
 	// Three servers in all: every server family has three samples.
-	for name := range types {
+	for name, f := range fams {
 		if strings.HasPrefix(name, "ferry_server_") {
-			n := 0
-			for _, s := range samples {
-				if s.name == name {
-					n++
-				}
-			}
-			assert.Equal(t, 3, n, name)
+			assert.Len(t, f.GetMetric(), 3, name)
 		}
 	}
-	for _, name := range []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "process_resident_memory_bytes"} {
-		assert.Equal(t, "gauge", types[name], name)
-		v, ok := find(samples, name)
-		assert.True(t, ok && v > 0, "%s = %v", name, v)
+	// The runtime and process basics, under the names they had before.
+	for _, name := range []string{"go_goroutines", "go_threads", "go_memstats_heap_inuse_bytes", "go_sched_gomaxprocs_threads",
+		"process_resident_memory_bytes", "process_open_fds", "go_gc_cycles_total"} {
+		m, ok := metric(fams, name)
+		if assert.True(t, ok, "no %s", name) && name != "go_gc_cycles_total" {
+			assert.Positive(t, value(m), name)
+		}
 	}
+
+	// Histograms: one per pool and class, with the buckets 50 µs .. 1 s.
+	h := fams["ferry_request_duration_seconds"]
+	require.NotNil(t, h)
+	assert.Equal(t, dto.MetricType_HISTOGRAM, h.GetType())
+	assert.Len(t, h.GetMetric(), 8, "2 pools × 4 classes")
+	read, ok := metric(fams, "ferry_request_duration_seconds", "pool", "alpha", "class", "read")
+	require.True(t, ok)
+	hist := read.GetHistogram()
+	assert.EqualValues(t, 3, hist.GetSampleCount())
+	assert.InDelta(t, 0.0001+0.002+2, hist.GetSampleSum(), 1e-9)
+	var les []float64
+	cum := map[float64]uint64{}
+	for _, b := range hist.GetBucket() {
+		les = append(les, b.GetUpperBound())
+		cum[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	assert.Equal(t, []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, math.Inf(1)}, les)
+	assert.EqualValues(t, 0, cum[0.00005])
+	assert.EqualValues(t, 1, cum[0.0001], "le is inclusive: 100 µs is in le=0.0001")
+	assert.EqualValues(t, 2, cum[0.0025])
+	assert.EqualValues(t, 2, cum[1], "the 2 s request is only in +Inf")
+	assert.EqualValues(t, 3, cum[math.Inf(1)])
+	_, ok = metric(fams, "ferry_request_duration_seconds", "pool", "beta", "class", "delete")
+	assert.True(t, ok, "memcache pools have their own class names")
+
 	assert.Contains(t, text, `server="we\"ird\\name"`)
 }
 
@@ -266,8 +265,16 @@ func jsonKeys(t *testing.T, raw json.RawMessage) []string {
 }
 
 var (
-	topKeys    = []string{"service", "source", "version", "uptime", "timestamp", "total_connections", "curr_connections"}
-	poolKeys   = []string{"client_eof", "client_err", "client_connections", "server_ejects", "forward_error", "fragments"}
+	topKeys  = []string{"service", "source", "version", "uptime", "timestamp", "total_connections", "curr_connections"}
+	poolKeys = []string{"client_eof", "client_err", "client_connections", "server_ejects", "forward_error", "fragments"}
+	// ferry's, after twemproxy's
+	latencyKeys = func(classes ...string) []string {
+		keys := []string{"slow_requests", "latency_p50_us", "latency_p99_us", "latency_p999_us"}
+		for _, c := range classes {
+			keys = append(keys, "latency_"+c+"_count", "latency_"+c+"_p50_us", "latency_"+c+"_p99_us", "latency_"+c+"_p999_us")
+		}
+		return keys
+	}
 	serverKeys = []string{"server_eof", "server_err", "server_timedout", "server_connections", "server_ejected_at",
 		"requests", "request_bytes", "responses", "response_bytes", "in_queue", "in_queue_bytes", "out_queue", "out_queue_bytes"}
 )
@@ -292,14 +299,27 @@ func checkStatsJSON(t *testing.T, doc []byte) {
 	assert.Equal(t, int64(42), num(top["total_connections"]))
 	assert.Equal(t, int64(3), num(top["curr_connections"]))
 
-	assert.Equal(t, append(append([]string{}, poolKeys...), "s1", "127.0.0.1:6380"), jsonKeys(t, top["alpha"]))
-	assert.Equal(t, append(append([]string{}, poolKeys...), `we"ird\name`), jsonKeys(t, top["beta"]))
+	keys := func(parts ...[]string) (out []string) {
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	assert.Equal(t, keys(poolKeys, latencyKeys("read", "write", "multi", "other"), []string{"s1", "127.0.0.1:6380"}),
+		jsonKeys(t, top["alpha"]))
+	assert.Equal(t, keys(poolKeys, latencyKeys("get", "set", "delete", "other"), []string{`we"ird\name`}),
+		jsonKeys(t, top["beta"]))
 	var alpha map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(top["alpha"], &alpha))
 	for k, v := range map[string]int64{"client_eof": 10, "client_err": 1, "client_connections": 3,
-		"server_ejects": 2, "forward_error": 5, "fragments": 6} {
+		"server_ejects": 2, "forward_error": 5, "fragments": 6,
+		"slow_requests": 1, "latency_read_count": 3, "latency_write_count": 0, "latency_write_p99_us": 0} {
 		assert.Equal(t, v, num(alpha[k]), "alpha.%s", k)
 	}
+	// read: 100 µs, 2 ms, 2 s. The median is in the bucket (1.75 ms, 2 ms].
+	assert.InDelta(t, 1875, num(alpha["latency_read_p50_us"]), 125)
+	assert.InDelta(t, 1875, num(alpha["latency_p50_us"]), 125, "the pool's, all classes")
+	assert.InDelta(t, 1_975_000, num(alpha["latency_read_p999_us"]), 25_000)
 	assert.Equal(t, serverKeys, jsonKeys(t, alpha["s1"]))
 	var s1 map[string]int64
 	require.NoError(t, json.Unmarshal(alpha["s1"], &s1))
@@ -341,9 +361,11 @@ func TestHTTPEndpoints(t *testing.T) {
 
 	code, h, body := get(t, base+"/metrics")
 	assert.Equal(t, 200, code)
-	assert.Equal(t, MetricsContentType, h.Get("Content-Type"))
-	parseProm(t, body)
-	assert.Contains(t, body, `ferry_server_requests_total{pool="alpha",server="s1",addr="127.0.0.1:6379"} 70`+"\n")
+	assert.True(t, strings.HasPrefix(h.Get("Content-Type"), "text/plain; version=0.0.4"), h.Get("Content-Type"))
+	fams := parseMetrics(t, body)
+	m, ok := metric(fams, "ferry_server_requests_total", "pool", "alpha", "server", "s1", "addr", "127.0.0.1:6379")
+	require.True(t, ok)
+	assert.Equal(t, 70.0, value(m))
 
 	code, h, body = get(t, base+"/stats")
 	assert.Equal(t, 200, code)
@@ -361,6 +383,10 @@ func TestHTTPEndpoints(t *testing.T) {
 	s.SetConfig([]byte("beta: {}\n"))
 	_, _, body = get(t, base+"/config")
 	assert.Equal(t, "beta: {}\n", body)
+	s.SetConfig([]byte("gamma:\n  redis: true\n  redis_auth: hunter2 # prod\n  redis_db: 3\n"))
+	_, _, body = get(t, base+"/config")
+	assert.Equal(t, "gamma:\n  redis: true\n  redis_auth: \"<redacted>\" # prod\n  redis_db: 3\n", body,
+		"secrets are redacted, every line kept")
 
 	code, _, body = get(t, base+"/debug/pprof/")
 	assert.Equal(t, 200, code)
@@ -370,9 +396,25 @@ func TestHTTPEndpoints(t *testing.T) {
 	code, _, _ = get(t, base+"/debug/pprof/cmdline")
 	assert.Equal(t, 200, code)
 
-	code, _, body = get(t, base+"/")
+	code, h, body = get(t, base+"/")
 	assert.Equal(t, 200, code)
-	assert.Contains(t, body, "/metrics")
+	assert.Equal(t, "text/html; charset=utf-8", h.Get("Content-Type"))
+	assert.Contains(t, h.Get("Content-Security-Policy"), "default-src 'none'")
+	assert.Contains(t, body, `href="metrics"`)
+	assert.NotRegexp(t, `(src|href)="(https?:)?//`, body, "the page loads nothing from elsewhere")
+
+	code, h, body = get(t, base+"/status.json")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "application/json", h.Get("Content-Type"))
+	var st statusDoc
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	require.Len(t, st.Pools, 2)
+	assert.Equal(t, "alpha", st.Pools[0].Name)
+	assert.Equal(t, "redis", st.Pools[0].Protocol)
+	assert.Equal(t, []string{"up", "ejected"}, []string{st.Pools[0].Servers[0].State, st.Pools[0].Servers[1].State})
+	assert.Equal(t, "idle", st.Pools[1].Servers[0].State)
+	assert.EqualValues(t, 3, st.Pools[0].Latency.Count)
+	assert.EqualValues(t, 250, st.Pools[0].SlowlogThresholdMs)
 	code, _, _ = get(t, base+"/nope")
 	assert.Equal(t, 404, code)
 

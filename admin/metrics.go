@@ -1,168 +1,120 @@
 package admin
 
 import (
-	"bytes"
-	"math"
-	"os"
+	"log/slog"
+	"net/http"
 	"runtime"
 	"runtime/metrics"
-	"runtime/pprof"
-	"strconv"
-	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferry-proxy/ferry/engine"
+	"github.com/ferry-proxy/ferry/worker"
 )
 
-// MetricsContentType is the Content-Type of Prometheus' text format 0.0.4.
-const MetricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+// Metrics are exposed with prometheus/client_golang: a registry holding the
+// library's Go runtime and process collectors and one custom collector
+// that, on every scrape, takes one engine snapshot (the loops' shards
+// merged) and turns it into constant metrics. Nothing on the data path
+// knows about Prometheus.
 
-type metricKind string
+type metricKind uint8
 
 const (
-	counter metricKind = "counter"
-	gauge   metricKind = "gauge"
+	counter metricKind = iota
+	gauge
 )
 
-// family is one metric family: its HELP and TYPE lines, then its samples.
-type family struct {
-	name string
-}
-
-func (f *family) begin(b []byte, name string, kind metricKind, help string) []byte {
-	f.name = name
-	b = append(b, "# HELP "...)
-	b = append(b, name...)
-	b = append(b, ' ')
-	b = appendHelp(b, help)
-	b = append(b, "\n# TYPE "...)
-	b = append(b, name...)
-	b = append(b, ' ')
-	b = append(b, kind...)
-	return append(b, '\n')
-}
-
-// sample appends `name{l1="v1",...} value`; labels are name/value pairs.
-func (f *family) sample(b []byte, value float64, labels ...string) []byte {
-	b = append(b, f.name...)
-	if len(labels) > 0 {
-		b = append(b, '{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, labels[i]...)
-			b = append(b, `="`...)
-			b = appendLabelValue(b, labels[i+1])
-			b = append(b, '"')
-		}
-		b = append(b, '}')
+func (k metricKind) valueType() prometheus.ValueType {
+	if k == counter {
+		return prometheus.CounterValue
 	}
-	b = append(b, ' ')
-	b = appendFloat(b, value)
-	return append(b, '\n')
-}
-
-func appendFloat(b []byte, v float64) []byte {
-	switch {
-	case math.IsNaN(v):
-		return append(b, "NaN"...)
-	case math.IsInf(v, 1):
-		return append(b, "+Inf"...)
-	case math.IsInf(v, -1):
-		return append(b, "-Inf"...)
-	case v == math.Trunc(v) && math.Abs(v) < 1e15:
-		return strconv.AppendInt(b, int64(v), 10)
-	}
-	return strconv.AppendFloat(b, v, 'g', -1, 64)
-}
-
-// appendHelp escapes a HELP text: backslash and newline.
-func appendHelp(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			b = append(b, `\\`...)
-		case '\n':
-			b = append(b, `\n`...)
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
-}
-
-// appendLabelValue escapes a label value: backslash, double quote, newline.
-func appendLabelValue(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			b = append(b, `\\`...)
-		case '"':
-			b = append(b, `\"`...)
-		case '\n':
-			b = append(b, `\n`...)
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
+	return prometheus.GaugeValue
 }
 
 type poolMetric struct {
-	name string
+	desc *prometheus.Desc
 	kind metricKind
-	help string
 	val  func(*engine.PoolSnapshot) float64
 }
 
-var poolMetrics = []poolMetric{
-	{"ferry_pool_client_eof_total", counter, "Client connections closed by the client (EOF).",
-		func(p *engine.PoolSnapshot) float64 { return float64(p.ClientEOF) }},
-	{"ferry_pool_client_err_total", counter, "Client connections closed on an error.",
-		func(p *engine.PoolSnapshot) float64 { return float64(p.ClientErr) }},
-	{"ferry_pool_client_connections", gauge, "Client connections open now.",
-		func(p *engine.PoolSnapshot) float64 { return float64(p.ClientConnections) }},
-	{"ferry_pool_client_connections_accepted_total", counter, "Client connections accepted.",
-		func(p *engine.PoolSnapshot) float64 { return float64(p.TotalConnections) }},
-	{"ferry_pool_server_ejects_total", counter, "Times a server of the pool was ejected (auto_eject_hosts).",
-		func(p *engine.PoolSnapshot) float64 { return float64(p.ServerEjects) }},
-	{"ferry_pool_forward_error_total", counter, "Requests that could not be forwarded to a server.",
-		func(p *engine.PoolSnapshot) float64 { return float64(p.ForwardError) }},
-	{"ferry_pool_fragments_total", counter, "Sub-requests created by splitting multi-key requests.",
-		func(p *engine.PoolSnapshot) float64 { return float64(p.Fragments) }},
-	{"ferry_pool_requests_total", counter, "Requests received from clients.",
-		func(p *engine.PoolSnapshot) float64 { return float64(p.Requests) }},
-}
-
 type serverMetric struct {
-	name string
+	desc *prometheus.Desc
 	kind metricKind
-	help string
 	val  func(*engine.ServerSnapshot) float64
 }
 
+func poolDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, []string{"pool"}, nil)
+}
+
+func serverDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, []string{"pool", "server", "addr"}, nil)
+}
+
+var poolMetrics = []poolMetric{
+	{poolDesc("ferry_pool_client_eof_total", "Client connections closed by the client (EOF)."), counter,
+		func(p *engine.PoolSnapshot) float64 { return float64(p.ClientEOF) }},
+	{poolDesc("ferry_pool_client_err_total", "Client connections closed on an error."), counter,
+		func(p *engine.PoolSnapshot) float64 { return float64(p.ClientErr) }},
+	{poolDesc("ferry_pool_client_connections", "Client connections open now."), gauge,
+		func(p *engine.PoolSnapshot) float64 { return float64(p.ClientConnections) }},
+	{poolDesc("ferry_pool_client_connections_accepted_total", "Client connections accepted."), counter,
+		func(p *engine.PoolSnapshot) float64 { return float64(p.TotalConnections) }},
+	{poolDesc("ferry_pool_server_ejects_total", "Times a server of the pool was ejected (auto_eject_hosts)."), counter,
+		func(p *engine.PoolSnapshot) float64 { return float64(p.ServerEjects) }},
+	{poolDesc("ferry_pool_forward_error_total", "Requests that could not be forwarded to a server."), counter,
+		func(p *engine.PoolSnapshot) float64 { return float64(p.ForwardError) }},
+	{poolDesc("ferry_pool_fragments_total", "Sub-requests created by splitting multi-key requests."), counter,
+		func(p *engine.PoolSnapshot) float64 { return float64(p.Fragments) }},
+	{poolDesc("ferry_pool_requests_total", "Requests received from clients."), counter,
+		func(p *engine.PoolSnapshot) float64 { return float64(p.Requests) }},
+	{poolDesc("ferry_pool_slow_requests_total", "Requests at least slowlog_threshold_ms slow, from arrival to reply."), counter,
+		func(p *engine.PoolSnapshot) float64 { return float64(p.SlowRequests) }},
+	{poolDesc("ferry_pool_slowlog_threshold_seconds", "The pool's slowlog_threshold_ms, in seconds; 0 when off."), gauge,
+		func(p *engine.PoolSnapshot) float64 { return p.SlowlogThreshold.Seconds() }},
+}
+
 var serverMetrics = []serverMetric{
-	{"ferry_server_eof_total", counter, "Server connections closed by the server (EOF).",
+	{serverDesc("ferry_server_eof_total", "Server connections closed by the server (EOF)."), counter,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.ServerEOF) }},
-	{"ferry_server_err_total", counter, "Server connections closed on an error.",
+	{serverDesc("ferry_server_err_total", "Server connections closed on an error."), counter,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.ServerErr) }},
-	{"ferry_server_timedout_total", counter, "Requests that timed out on the server.",
+	{serverDesc("ferry_server_timedout_total", "Requests that timed out on the server."), counter,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.ServerTimedout) }},
-	{"ferry_server_connections", gauge, "Server connections open now (all event loops).",
+	{serverDesc("ferry_server_connections", "Server connections open now (all event loops)."), gauge,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.ServerConnections) }},
-	{"ferry_server_ejected", gauge, "1 while the server is ejected from the pool, else 0.",
+	{serverDesc("ferry_server_ejected", "1 while the server is ejected from the pool, else 0."), gauge,
 		func(s *engine.ServerSnapshot) float64 { return b2f(s.Ejected) }},
-	{"ferry_server_requests_total", counter, "Requests sent to the server.",
+	{serverDesc("ferry_server_consecutive_failures", "Failures since the server's last success; above 0 the server is down."), gauge,
+		func(s *engine.ServerSnapshot) float64 { return float64(s.Failures) }},
+	{serverDesc("ferry_server_requests_total", "Requests sent to the server."), counter,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.Requests) }},
-	{"ferry_server_request_bytes_total", counter, "Request bytes sent to the server.",
+	{serverDesc("ferry_server_request_bytes_total", "Request bytes sent to the server."), counter,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.RequestBytes) }},
-	{"ferry_server_responses_total", counter, "Responses received from the server.",
+	{serverDesc("ferry_server_responses_total", "Responses received from the server."), counter,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.Responses) }},
-	{"ferry_server_response_bytes_total", counter, "Response bytes received from the server.",
+	{serverDesc("ferry_server_response_bytes_total", "Response bytes received from the server."), counter,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.ResponseBytes) }},
-	{"ferry_server_in_queue", gauge, "Requests sent to the server and waiting for its response.",
+	{serverDesc("ferry_server_in_queue", "Requests sent to the server and waiting for its response."), gauge,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.InQueue) }},
 }
+
+var (
+	buildInfoDesc = prometheus.NewDesc("ferry_build_info", "Always 1; the labels say which ferry is running.",
+		[]string{"version", "goversion"}, nil)
+	uptimeDesc   = prometheus.NewDesc("ferry_uptime_seconds", "Seconds since ferry started.", nil, nil)
+	loopsDesc    = prometheus.NewDesc("ferry_event_loops", "Event loops serving connections.", nil, nil)
+	clientsDesc  = prometheus.NewDesc("ferry_client_connections", "Client connections open now, all pools.", nil, nil)
+	acceptedDesc = prometheus.NewDesc("ferry_client_connections_accepted_total", "Client connections accepted, all pools.", nil, nil)
+	latencyDesc  = prometheus.NewDesc("ferry_request_duration_seconds",
+		"Time from a request's arrival to its reply's delivery to the client, per pool and command class "+
+			"(redis: read, write, multi, other; memcache: get, set, delete, other). As of each event loop's last tick (50 ms).",
+		[]string{"pool", "class"}, nil)
+	gcCyclesDesc = prometheus.NewDesc("go_gc_cycles_total", "Completed GC cycles.", nil, nil)
+)
 
 func b2f(v bool) float64 {
 	if v {
@@ -171,101 +123,80 @@ func b2f(v bool) float64 {
 	return 0
 }
 
-// AppendMetrics appends the Prometheus text exposition (format 0.0.4) of
-// snap and of the process's Go runtime basics.
-func AppendMetrics(b []byte, snap engine.Snapshot) []byte {
-	var f family
-	b = f.begin(b, "ferry_build_info", gauge, "Always 1; the labels say which ferry is running.")
-	b = f.sample(b, 1, "version", snap.Version, "goversion", runtime.Version())
-	b = f.begin(b, "ferry_uptime_seconds", gauge, "Seconds since ferry started.")
-	b = f.sample(b, snap.Uptime.Seconds())
-	b = f.begin(b, "ferry_event_loops", gauge, "Event loops serving connections.")
-	b = f.sample(b, float64(snap.Loops))
-	b = f.begin(b, "ferry_client_connections", gauge, "Client connections open now, all pools.")
-	b = f.sample(b, float64(snap.CurrConnections))
-	b = f.begin(b, "ferry_client_connections_accepted_total", counter, "Client connections accepted, all pools.")
-	b = f.sample(b, float64(snap.TotalConnections))
+// collector turns one engine snapshot per scrape into metrics.
+type collector struct{ src Source }
 
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{buildInfoDesc, uptimeDesc, loopsDesc, clientsDesc, acceptedDesc, latencyDesc, gcCyclesDesc} {
+		ch <- d
+	}
 	for _, m := range poolMetrics {
-		b = f.begin(b, m.name, m.kind, m.help)
-		for i := range snap.Pools {
-			p := &snap.Pools[i]
-			b = f.sample(b, m.val(p), "pool", p.Name)
-		}
+		ch <- m.desc
 	}
 	for _, m := range serverMetrics {
-		b = f.begin(b, m.name, m.kind, m.help)
-		for i := range snap.Pools {
-			p := &snap.Pools[i]
-			for j := range p.Servers {
-				s := &p.Servers[j]
-				b = f.sample(b, m.val(s), "pool", p.Name, "server", s.Name, "addr", s.Addr)
+		ch <- m.desc
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.src.Stats()
+	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, snap.Version, runtime.Version())
+	ch <- prometheus.MustNewConstMetric(uptimeDesc, prometheus.GaugeValue, snap.Uptime.Seconds())
+	ch <- prometheus.MustNewConstMetric(loopsDesc, prometheus.GaugeValue, float64(snap.Loops))
+	ch <- prometheus.MustNewConstMetric(clientsDesc, prometheus.GaugeValue, float64(snap.CurrConnections))
+	ch <- prometheus.MustNewConstMetric(acceptedDesc, prometheus.CounterValue, float64(snap.TotalConnections))
+	for i := range snap.Pools {
+		p := &snap.Pools[i]
+		for _, m := range poolMetrics {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.kind.valueType(), m.val(p), p.Name)
+		}
+		for j := range p.Servers {
+			s := &p.Servers[j]
+			for _, m := range serverMetrics {
+				ch <- prometheus.MustNewConstMetric(m.desc, m.kind.valueType(), m.val(s), p.Name, s.Name, s.Addr)
 			}
 		}
-	}
-	return appendRuntime(b)
-}
-
-var runtimeSamples = []string{
-	"/memory/classes/heap/objects:bytes",
-	"/memory/classes/heap/unused:bytes",
-	"/gc/cycles/total:gc-cycles",
-	"/sched/gomaxprocs:threads",
-}
-
-// appendRuntime appends the Go runtime and process basics, named as
-// client_golang's default collectors name them. runtime/metrics is read
-// instead of runtime.ReadMemStats so a scrape never stops the world.
-func appendRuntime(b []byte) []byte {
-	var f family
-	samples := make([]metrics.Sample, len(runtimeSamples))
-	for i, n := range runtimeSamples {
-		samples[i].Name = n
-	}
-	metrics.Read(samples)
-	u := func(i int) float64 {
-		if samples[i].Value.Kind() == metrics.KindUint64 {
-			return float64(samples[i].Value.Uint64())
+		for j := range p.Latency {
+			l := &p.Latency[j]
+			ch <- prometheus.MustNewConstHistogram(latencyDesc, l.Count(), l.Sum.Seconds(), promBuckets(&l.Histogram),
+				p.Name, l.Class)
 		}
-		return 0
 	}
-
-	b = f.begin(b, "go_goroutines", gauge, "Number of goroutines that currently exist.")
-	b = f.sample(b, float64(runtime.NumGoroutine()))
-	b = f.begin(b, "go_threads", gauge, "Number of OS threads created.")
-	b = f.sample(b, float64(pprof.Lookup("threadcreate").Count()))
-	b = f.begin(b, "go_sched_gomaxprocs_threads", gauge, "GOMAXPROCS: OS threads that can execute Go code at once.")
-	b = f.sample(b, u(3))
-	b = f.begin(b, "go_memstats_heap_inuse_bytes", gauge, "Number of heap bytes that are in use.")
-	b = f.sample(b, u(0)+u(1))
-	b = f.begin(b, "go_gc_cycles_total", counter, "Completed GC cycles.")
-	b = f.sample(b, u(2))
-
-	if rss, ok := residentBytes(); ok {
-		b = f.begin(b, "process_resident_memory_bytes", gauge, "Resident memory size in bytes.")
-		b = f.sample(b, rss)
+	gc := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(gc)
+	if gc[0].Value.Kind() == metrics.KindUint64 {
+		ch <- prometheus.MustNewConstMetric(gcCyclesDesc, prometheus.CounterValue, float64(gc[0].Value.Uint64()))
 	}
-	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
-		b = f.begin(b, "process_open_fds", gauge, "Number of open file descriptors.")
-		b = f.sample(b, float64(len(fds)))
-	}
-	return b
 }
 
-// residentBytes reads the resident set size from /proc/self/statm (its
-// second field, in pages).
-func residentBytes() (float64, bool) {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, false
+// promBuckets is h's cumulative counts at the exported bounds, 50 µs to 1 s.
+func promBuckets(h *worker.Histogram) map[float64]uint64 {
+	out := make(map[float64]uint64, len(worker.PromBounds))
+	for _, le := range worker.PromBounds {
+		out[le.Seconds()] = h.CumulativeCount(le)
 	}
-	fields := strings.Fields(string(bytes.TrimSpace(data)))
-	if len(fields) < 2 {
-		return 0, false
-	}
-	pages, err := strconv.ParseUint(fields[1], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return float64(pages) * float64(os.Getpagesize()), true
+	return out
+}
+
+// newRegistry is ferry's metrics: its own from src, and the Go runtime's
+// and the process's as client_golang names them (go_goroutines, go_threads,
+// go_memstats_*, go_sched_gomaxprocs_threads, process_resident_memory_bytes,
+// process_open_fds, ...). The Go collector reads runtime/metrics, so a
+// scrape does not stop the world.
+func newRegistry(src Source) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{src: src},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// metricsHandler serves reg in the format the scraper asks for (text 0.0.4
+// by default, OpenMetrics on request).
+func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling:     promhttp.ContinueOnError,
+		EnableOpenMetrics: true,
+	})
 }

@@ -40,6 +40,10 @@ func (s *Server) Ejected(now int64) bool {
 // EjectedAt is when the server was last ejected, in unix microseconds (0 if never).
 func (s *Server) EjectedAt() int64 { return s.ejectedAt.Load() }
 
+// ConsecutiveFailures is the number of failures reported since the last
+// success (0 while the server works).
+func (s *Server) ConsecutiveFailures() int { return int(s.failures.Load()) }
+
 // Pool is a configured server pool: immutable config plus live selector.
 type Pool struct {
 	Cfg     *config.Pool

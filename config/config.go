@@ -61,6 +61,9 @@
 //   - max_value_bytes: largest value a memcache client may store (memcached's
 //     item size limit, -I); default [DefaultMaxValueBytes] (1 MiB). Larger
 //     values are refused from the command line, before they are buffered.
+//   - slowlog_threshold_ms: requests that take at least this many
+//     milliseconds, from their arrival to their reply, are logged
+//     (rate-limited) and counted; default 0 = off.
 //
 // All byte sizes and counts are unsigned decimal integers like twemproxy's
 // numbers and must be greater than 0.
@@ -169,6 +172,10 @@ type Pool struct {
 	// unlimited). Note that twemproxy parses this key but never enforces it.
 	ClientConnections int
 	TCPKeepalive      bool
+
+	// SlowlogThreshold is `slowlog_threshold_ms` (ferry): requests at least
+	// this slow are logged and counted. 0 = off.
+	SlowlogThreshold time.Duration
 
 	Servers []Server // in file order, never empty
 	Limits  Limits   // ferry extensions

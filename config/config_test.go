@@ -447,6 +447,7 @@ func TestExtensions(t *testing.T) {
   client_idle_timeout: 30000
   max_multibulk_len: 1000
   max_value_bytes: 2048
+  slowlog_threshold_ms: 25
   servers:
    - 127.0.0.1:2:1
 r2:
@@ -474,6 +475,8 @@ mt:
 		MaxRequestBytes: 1 << 20, MaxInflight: 16, MaxOutputBytes: 8 << 30,
 		ClientIdleTimeout: 30 * time.Second, MaxArrayLen: 1000, MaxValueBytes: 2048,
 	}, r.Limits)
+	assert.Equal(t, 25*time.Millisecond, r.SlowlogThreshold)
+	assert.Zero(t, cfg.Pool("r2").SlowlogThreshold, "slowlog is off by default")
 	assert.True(t, cfg.Pool("r2").Redis)
 	assert.False(t, cfg.Pool("mb").Redis)
 	assert.Equal(t, "memcache_binary", cfg.Pool("mb").Protocol)
@@ -610,6 +613,8 @@ func TestBrokenConfigs(t *testing.T) {
 		{"max_inflight 0", "p:\n  listen: 127.0.0.1:1\n  max_inflight: 0\n" + okServers, 3, "p", "max_inflight", "must be greater than 0"},
 		{"max_multibulk_len 0", "p:\n  listen: 127.0.0.1:1\n  max_multibulk_len: 0\n" + okServers, 3, "p", "max_multibulk_len", "must be greater than 0"},
 		{"client_idle_timeout negative", "p:\n  listen: 127.0.0.1:1\n  client_idle_timeout: -5\n" + okServers, 3, "p", "client_idle_timeout", "non-negative"},
+		{"slowlog_threshold_ms negative", "p:\n  listen: 127.0.0.1:1\n  slowlog_threshold_ms: -5\n" + okServers, 3, "p", "slowlog_threshold_ms", "non-negative"},
+		{"slowlog_threshold_ms unit", "p:\n  listen: 127.0.0.1:1\n  redis: true\n  slowlog_threshold_ms: 10ms\n" + okServers, 4, "p", "slowlog_threshold_ms", "invalid value \"10ms\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

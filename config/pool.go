@@ -59,6 +59,9 @@ func init() {
 		"client_idle_timeout": msField(func(p *Pool) *time.Duration { return &p.Limits.ClientIdleTimeout }),
 		"max_multibulk_len":   intField(func(p *Pool) *int { return &p.Limits.MaxArrayLen }, 1),
 		"max_value_bytes":     intField(func(p *Pool) *int { return &p.Limits.MaxValueBytes }, 1),
+
+		// ferry extensions: observability
+		"slowlog_threshold_ms": msField(func(p *Pool) *time.Duration { return &p.SlowlogThreshold }),
 	}
 }
 

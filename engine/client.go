@@ -44,6 +44,7 @@ type client struct {
 	lastActive int64
 
 	lim clientLimits
+	cur reqMeta // the request being parsed, for push (see latency.go)
 }
 
 type clientLimits struct {
@@ -238,6 +239,7 @@ func (cl *client) conn(si int) *backendConn {
 // push appends r to the client's queue; it is answered in this order.
 func (cl *client) push(r *request) {
 	r.cli = cl
+	r.arrived, r.meta, cl.cur = cl.lp.now, cl.cur, reqMeta{}
 	cl.queue.Push(r)
 }
 
@@ -265,6 +267,7 @@ func (lp *loop) finish(r *request, reply []byte, copyIfWait bool) {
 		cl.closing = true
 		lp.markClient(cl) // its flush closes it, even with nothing to write
 	}
+	lp.observe(r)
 	lp.release(r)
 	for {
 		next, ok := cl.queue.Peek()
@@ -277,6 +280,7 @@ func (lp *loop) finish(r *request, reply []byte, copyIfWait bool) {
 			cl.closing = true
 			lp.markClient(cl)
 		}
+		lp.observe(next)
 		lp.release(next)
 	}
 }
@@ -297,6 +301,7 @@ func (lp *loop) complete(r *request, reply []byte, view bool) {
 	}
 	p.pending--
 	if p.pending == 0 {
+		p.bc = r.bc // the last fragment in: the server the slow log names
 		lp.merge(p)
 	}
 }

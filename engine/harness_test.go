@@ -72,7 +72,9 @@ func startProxyOpts(t testing.TB, opts engine.Options, yaml string, servers []*t
 	cfg, err := config.Parse("test.yml", []byte(yaml))
 	require.NoError(t, err, yaml)
 	opts.Threads, opts.Version = threads(t), "test"
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	srv, err := engine.New(cfg, opts)
 	require.NoError(t, err)
 	done := make(chan error, 1)

@@ -46,6 +46,7 @@ type loop struct {
 	heldPub atomic.Int64 // held, published for the other loops on each tick
 	over    bool         // the global cap is exceeded: parse nothing new
 	stats   *worker.Stats
+	slow    slowLog // rate limit of the slow request log
 }
 
 // loopPool is a pool as seen by one loop: its connections to each server.
@@ -53,6 +54,8 @@ type loopPool struct {
 	pool  *backend.Pool
 	conns [][]*backendConn // [server][server_connections]
 	next  uint32           // hands clients their connection slot, round robin
+
+	slowlog int64 // slowlog_threshold_ms in nanoseconds; 0 = off
 }
 
 func newLoop(srv *Server, el gnet.EventLoop, idx int, pools []*backend.Pool) *loop {
@@ -62,7 +65,7 @@ func newLoop(srv *Server, el gnet.EventLoop, idx int, pools []*backend.Pool) *lo
 	}
 	lp := &loop{srv: srv, el: el, idx: idx, stats: worker.NewStats(counts...)}
 	for pi, p := range pools {
-		lpool := &loopPool{pool: p, conns: make([][]*backendConn, len(p.Servers))}
+		lpool := &loopPool{pool: p, conns: make([][]*backendConn, len(p.Servers)), slowlog: int64(p.Cfg.SlowlogThreshold)}
 		for si := range p.Servers {
 			n := p.Cfg.ServerConnections
 			if n < 1 {
@@ -222,6 +225,7 @@ func (lp *loop) onTick() {
 		lp.halfClosed[i].continueHalf()
 	}
 	lp.checkGlobalCap()
+	lp.onTickStats()
 	lp.flush()
 }
 

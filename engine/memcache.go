@@ -52,6 +52,7 @@ func (cl *client) nextText(b []byte) (int, bool) {
 		return n, true
 	}
 	cl.stats.Requests.Inc()
+	cl.cur = textMeta(req)
 	raw := b[:n]
 	switch req.Cmd {
 	case memcache.CmdVersion:
@@ -198,6 +199,7 @@ func (cl *client) nextBinary(b []byte) (int, bool) {
 		return n, true
 	}
 	cl.stats.Requests.Inc()
+	cl.cur = binaryMeta(req)
 	raw := b[:n]
 	switch req.Op {
 	case memcache.OpNoop:

@@ -49,6 +49,7 @@ func (cl *client) nextRedis(b []byte) (int, bool) {
 		return n, true
 	}
 	cl.stats.Requests.Inc()
+	cl.cur = redisMeta(&cl.req)
 	raw := b[:n]
 	if cl.req.Inline {
 		// Servers split inline commands by their own rules; send what ferry

@@ -29,6 +29,9 @@ type request struct {
 
 	sentAt int64 // unix nanos, for the pool timeout
 
+	arrived int64   // lp.now when it was parsed, for latency (see latency.go)
+	meta    reqMeta // its class, command and key length, for latency and the slow log
+
 	// multi-key fan-out (parent side)
 	merge   resp.Merge
 	frags   []*request

@@ -19,6 +19,22 @@ type PoolSnapshot struct {
 	Fragments         uint64           `json:"fragments"`
 	Requests          uint64           `json:"requests"`
 	Servers           []ServerSnapshot `json:"-"`
+
+	// ferry's additions
+	Listen           string        `json:"-"`
+	Protocol         string        `json:"-"` // redis, memcache, memcache_binary
+	SlowlogThreshold time.Duration `json:"-"` // 0 = off
+	SlowRequests     uint64        `json:"slow_requests"`
+	// Latency has one histogram per command class (resp: read, write,
+	// multi, other; memcache: get, set, delete, other), as of each loop's
+	// last tick.
+	Latency []ClassLatency `json:"-"`
+}
+
+// ClassLatency is the latency histogram of one command class of a pool.
+type ClassLatency struct {
+	Class string
+	worker.Histogram
 }
 
 // ServerSnapshot is one server's counters summed over every event loop.
@@ -36,6 +52,10 @@ type ServerSnapshot struct {
 	Responses         uint64 `json:"responses"`
 	ResponseBytes     uint64 `json:"response_bytes"`
 	InQueue           int64  `json:"in_queue"`
+	// Failures is the server's count of consecutive failures (failed
+	// connects, timeouts, closed connections) since its last success: a
+	// server with failures is down.
+	Failures int `json:"-"`
 }
 
 // Snapshot is the proxy's statistics at one moment.
@@ -62,10 +82,15 @@ func (s *Server) Stats() Snapshot {
 	s.mu.Unlock()
 	snap.Loops = len(shards)
 	for pi, p := range s.pools {
-		ps := PoolSnapshot{Name: p.Cfg.Name, Servers: make([]ServerSnapshot, len(p.Servers))}
+		ps := PoolSnapshot{Name: p.Cfg.Name, Servers: make([]ServerSnapshot, len(p.Servers)),
+			Listen: p.Cfg.Listen, Protocol: p.Cfg.Protocol, SlowlogThreshold: p.Cfg.SlowlogThreshold,
+			Latency: make([]ClassLatency, worker.Classes)}
+		for c, name := range classNames(poolProtocol(p.Cfg)) {
+			ps.Latency[c].Class = name
+		}
 		for si, srv := range p.Servers {
 			ps.Servers[si] = ServerSnapshot{Name: srv.Name, Addr: srv.Addr, Ejected: srv.Ejected(now.UnixNano()),
-				ServerEjectedAt: srv.EjectedAt()}
+				ServerEjectedAt: srv.EjectedAt(), Failures: srv.ConsecutiveFailures()}
 		}
 		for _, sh := range shards {
 			pst := &sh.Pools[pi]
@@ -76,6 +101,9 @@ func (s *Server) Stats() Snapshot {
 			ps.ForwardError += pst.ForwardError.Load()
 			ps.Fragments += pst.Fragments.Load()
 			ps.Requests += pst.Requests.Load()
+			for c := range ps.Latency {
+				sh.Latency[pi][c].AddTo(&ps.Latency[c].Histogram)
+			}
 			for si := range p.Servers {
 				sst := &sh.Servers[pi][si]
 				out := &ps.Servers[si]
@@ -92,6 +120,9 @@ func (s *Server) Stats() Snapshot {
 		}
 		for _, srv := range p.Servers {
 			ps.ServerEjects += srv.Ejects.Load()
+		}
+		for c := range ps.Latency {
+			ps.SlowRequests += ps.Latency[c].Slow
 		}
 		snap.CurrConnections += ps.ClientConnections
 		snap.TotalConnections += ps.TotalConnections

@@ -1,5 +1,5 @@
 // Package worker holds per-event-loop state that is not protocol specific:
-// the loop's shard of the statistics. Each loop writes only its own shard;
+// the loop's shard of the statistics and latency histograms. Each loop writes only its own shard;
 // scrapes read every shard and add them up, so the hot path takes no lock
 // and shares no cache line with another loop.
 package worker
@@ -56,12 +56,24 @@ type ServerStats struct {
 // Stats is one loop's shard.
 type Stats struct {
 	Pools   []PoolStats
-	Servers [][]ServerStats // [pool][server]
+	Servers [][]ServerStats    // [pool][server]
+	Latency [][Classes]Latency // [pool][command class]
+}
+
+// PublishLatency publishes every latency shard of the loop (see
+// [Latency.Publish]). Only the owning loop may call it.
+func (s *Stats) PublishLatency() {
+	for i := range s.Latency {
+		for c := range s.Latency[i] {
+			s.Latency[i][c].Publish()
+		}
+	}
 }
 
 // NewStats makes a shard for pools with the given server counts.
 func NewStats(serverCounts ...int) *Stats {
-	s := &Stats{Pools: make([]PoolStats, len(serverCounts)), Servers: make([][]ServerStats, len(serverCounts))}
+	s := &Stats{Pools: make([]PoolStats, len(serverCounts)), Servers: make([][]ServerStats, len(serverCounts)),
+		Latency: make([][Classes]Latency, len(serverCounts))}
 	for i, n := range serverCounts {
 		s.Servers[i] = make([]ServerStats, n)
 	}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -190,28 +191,32 @@ func httpGet(t *testing.T, url string) (int, string, string) {
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
 }
 
-var sampleRE = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$`)
-
-// checkExposition checks every sample follows a TYPE for its name and has a
-// numeric value, and returns the samples as "name{labels}" -> value.
+// checkExposition parses the exposition with Prometheus' own parser and
+// returns the counter and gauge samples as "name{labels}" -> value, the
+// labels sorted by name as the parser gives them.
 func checkExposition(t *testing.T, text string) map[string]float64 {
 	t.Helper()
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	require.NoError(t, err, text)
 	out := map[string]float64{}
-	typed := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		if strings.HasPrefix(line, "# TYPE ") {
-			typed[strings.Fields(line)[2]] = true
-			continue
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			key := name
+			if len(m.GetLabel()) > 0 {
+				var ls []string
+				for _, l := range m.GetLabel() {
+					ls = append(ls, l.GetName()+"="+strconv.Quote(l.GetValue()))
+				}
+				key += "{" + strings.Join(ls, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[key] = m.GetGauge().GetValue()
+			}
 		}
-		if strings.HasPrefix(line, "# HELP ") {
-			continue
-		}
-		m := sampleRE.FindStringSubmatch(line)
-		require.NotNil(t, m, "bad sample line %q", line)
-		require.True(t, typed[m[1]], "sample before its TYPE: %q", line)
-		v, err := strconv.ParseFloat(m[3], 64)
-		require.NoError(t, err, line)
-		out[m[1]+m[2]] = v
 	}
 	return out
 }
@@ -250,13 +255,13 @@ func TestRunServesAdminAndStopsOnSIGTERM(t *testing.T) {
 	base := "http://" + loop(adminPort)
 	code, ctype, body := httpGet(t, base+"/metrics")
 	require.Equal(t, 200, code)
-	assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8", ctype)
+	assert.True(t, strings.HasPrefix(ctype, "text/plain; version=0.0.4; charset=utf-8"), ctype)
 	m := checkExposition(t, body)
-	srvLabels := fmt.Sprintf(`{pool="alpha",server="r1",addr="%s"}`, redis.Addr)
+	srvLabels := fmt.Sprintf(`{addr="%s",pool="alpha",server="r1"}`, redis.Addr)
 	assert.Equal(t, 6.0, m["ferry_server_requests_total"+srvLabels], body)
 	assert.Equal(t, 6.0, m["ferry_server_responses_total"+srvLabels], body)
 	assert.Equal(t, 2.0, m["ferry_event_loops"])
-	assert.Equal(t, 1.0, m[`ferry_build_info{version="9.9.9-test",goversion="`+buildGoVersion(t, body)+`"}`])
+	assert.Equal(t, 1.0, m[`ferry_build_info{goversion="`+buildGoVersion(t, body)+`",version="9.9.9-test"}`])
 	assert.Positive(t, m["process_resident_memory_bytes"])
 	assert.Positive(t, m["go_goroutines"])
 
@@ -289,7 +294,7 @@ func TestRunServesAdminAndStopsOnSIGTERM(t *testing.T) {
 // binary's Go may differ from the test's in principle).
 func buildGoVersion(t *testing.T, body string) string {
 	t.Helper()
-	m := regexp.MustCompile(`ferry_build_info\{version="[^"]*",goversion="([^"]*)"\}`).FindStringSubmatch(body)
+	m := regexp.MustCompile(`ferry_build_info\{goversion="([^"]*)",version="[^"]*"\}`).FindStringSubmatch(body)
 	require.NotNil(t, m, body)
 	return m[1]
 }

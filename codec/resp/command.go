@@ -68,6 +68,7 @@ type Command struct {
 	Kind      Kind
 	Merge     Merge
 	ReadOnly  bool   // does not modify data (may go to a replica)
+	Class     Class  // latency statistics class, from Kind and ReadOnly
 	Reason    string // KindUnsupported: the error message, without "-" and CRLF
 
 	reply []byte // KindUnsupported: "-ERR <Reason>\r\n"
@@ -232,7 +233,7 @@ func init() {
 		*c = Command{
 			Name: s.name, Arity: s.arity,
 			FirstKey: s.first, LastKey: s.last, KeyStep: s.step, NumKeysAt: s.numkeys,
-			Kind: s.kind, Merge: s.merge, ReadOnly: s.ro,
+			Kind: s.kind, Merge: s.merge, ReadOnly: s.ro, Class: classOf(s.kind, s.ro),
 		}
 		if s.kind == KindUnsupported {
 			c.Reason = s.name + " is not supported by the proxy: " + s.why
