@@ -71,8 +71,13 @@ func startProxyOpts(t testing.TB, opts engine.Options, yaml string, servers []*t
 	t.Helper()
 	cfg, err := config.Parse("test.yml", []byte(yaml))
 	require.NoError(t, err, yaml)
-	opts.Threads, opts.Version = threads(t), "test"
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if opts.Threads == 0 {
+		opts.Threads = threads(t)
+	}
+	opts.Version = "test"
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	srv, err := engine.New(cfg, opts)
 	require.NoError(t, err)
 	done := make(chan error, 1)

@@ -27,7 +27,8 @@ type request struct {
 	replyOwned bool // reply is an mcache buffer to free
 	done       bool
 
-	sentAt int64 // unix nanos, for the pool timeout
+	sentAt  int64  // unix nanos, for the pool timeout
+	wireEnd uint64 // its end in its connection's bytes handed to gnet (backendConn.queued)
 
 	// multi-key fan-out (parent side)
 	merge   resp.Merge

@@ -90,8 +90,11 @@ func (s *Server) Stats() Snapshot {
 				out.InQueue += sst.InQueue.Load()
 			}
 		}
-		for _, srv := range p.Servers {
+		for si, srv := range p.Servers {
 			ps.ServerEjects += srv.Ejects.Load()
+			// the prober's attempts, as twemproxy counts its reconnects
+			ps.Servers[si].ServerErr += srv.ProbeErrors.Load()
+			ps.Servers[si].ServerTimedout += srv.ProbeTimeouts.Load()
 		}
 		snap.CurrConnections += ps.ClientConnections
 		snap.TotalConnections += ps.TotalConnections
