@@ -319,12 +319,14 @@ func (bc *backendConn) flush() {
 // connection.
 func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 	lp := bc.lp
+	lp.tick()
+	// Reply bytes arrived (see checkTimeout), also those of a large reply
+	// that is not complete yet.
+	bc.progressAt = lp.now
 	buf, ok := bc.in.load(c, bc.need)
 	if !ok {
 		return gnet.None
 	}
-	lp.tick()
-	bc.progressAt = lp.now // reply bytes arrived (see checkTimeout)
 	bc.lpool.pool.ReportSuccess(bc.srv)
 	off := 0
 	for off < len(buf) {
