@@ -238,7 +238,7 @@ func (p *Pool) logUp(s *Server, probes int) {
 	if s.ejected.Load() {
 		msg += ", back in the pool"
 	}
-	p.log.Info(msg, "pool", p.Cfg.Name, "server", s.Name, "probes_failed", probes)
+	p.log.Warn(msg, "pool", p.Cfg.Name, "server", s.Name, "probes_failed", probes)
 }
 
 func (p *Pool) logEject(s *Server, failures int) {
