@@ -1,8 +1,10 @@
 // Package backend holds what is shared about a pool of servers across event
 // loops: the key -> server mapping (twemproxy's hashing and distributions),
-// and each server's health (failure counts, ejection and retry). The
-// per-loop backend connections live in the engine; they report to this
-// package and read its current selector with one atomic load per request.
+// and each server's health (down or up, failure counts, ejection), kept by
+// a prober per server that is down (health.go). The per-loop backend
+// connections live in the engine; they report failures to this package and
+// read its current selector with one atomic load per request, and a
+// server's health only when they would dial it.
 package backend
 
 import (

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferry-proxy/ferry/config"
+	"github.com/ferry-proxy/ferry/internal/testutil"
 )
 
 // testPool is a memcache pool over addrs (probes send "version").
@@ -140,4 +141,29 @@ func TestErrorText(t *testing.T) {
 	require.Equal(t, "Connection timed out", ErrorText(err))
 	require.Equal(t, "connection closed by server", ErrorText(errors.New("connection closed by server")))
 	require.Equal(t, "No such file or directory", Strerror(syscall.ENOENT))
+}
+
+// The probe against real servers: Redis with and without AUTH, memcached
+// over text and binary.
+func TestProbeRealServers(t *testing.T) {
+	probe := func(cfg *config.Pool, addr string) error {
+		cfg.Name, cfg.Hash, cfg.Distribution, cfg.Timeout = "p", "fnv1a_64", "ketama", time.Second
+		cfg.Servers = []config.Server{{Addr: addr, Network: "tcp", Weight: 1, Ident: "s0"}}
+		p, err := NewPool(cfg)
+		require.NoError(t, err)
+		defer p.Close()
+		return p.probe(p.Servers[0])
+	}
+	r := testutil.StartRedis(t)
+	require.NoError(t, probe(&config.Pool{Redis: true, Protocol: config.ProtocolRedis}, r.Addr))
+	ra := testutil.StartRedis(t, "--requirepass", "s3cret")
+	require.NoError(t, probe(&config.Pool{Redis: true, Protocol: config.ProtocolRedis, RedisAuth: "s3cret"}, ra.Addr))
+	err := probe(&config.Pool{Redis: true, Protocol: config.ProtocolRedis, RedisAuth: "wrong"}, ra.Addr)
+	require.ErrorContains(t, err, "backend rejected -WRONGPASS")
+	require.ErrorContains(t, probe(&config.Pool{Redis: true, Protocol: config.ProtocolRedis}, ra.Addr), "backend rejected -NOAUTH")
+	m := testutil.StartMemcached(t)
+	require.NoError(t, probe(&config.Pool{Protocol: config.ProtocolMemcache}, m.Addr))
+	require.NoError(t, probe(&config.Pool{Protocol: config.ProtocolMemcacheBinary}, m.Addr))
+	err = probe(&config.Pool{Protocol: config.ProtocolMemcache}, closedAddr(t))
+	require.Equal(t, "Connection refused", ErrorText(err))
 }
