@@ -439,3 +439,33 @@ func TestStalledUploadTimesOut(t *testing.T) {
 	t.Logf("timed out after %v", time.Since(start))
 	require.Less(t, time.Since(start), 3*time.Second)
 }
+
+// memcached over the binary protocol, killed and restarted: the error
+// carries the OS error's text, and the prober's binary version probe finds
+// the server again promptly.
+func TestMemcacheBinaryDownAndBack(t *testing.T) {
+	servers := startMemcacheds(t, 1)
+	p := startMCProxy(t, "memcache_binary", servers, "timeout: 1000")
+	conn, err := net.Dial("tcp", p.addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	get := func() binPkt {
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err := conn.Write(encodeBin(0x00, 7, nil, []byte("k"), nil))
+		require.NoError(t, err)
+		return readBin(t, conn)
+	}
+	require.EqualValues(t, 1, get().status, "a miss")
+	servers[0].Kill()
+	pk := get()
+	require.NotEqualValues(t, 1, pk.status)
+	require.Equal(t, "ferry: server "+servers[0].Addr+" unavailable: Connection refused", string(pk.value))
+	servers[0].Restart(t)
+	at := time.Now()
+	for get().status != 1 {
+		require.Less(t, time.Since(at), 5*time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("first success %v after the restart", time.Since(at))
+	require.Less(t, time.Since(at), 150*time.Millisecond)
+}
