@@ -88,7 +88,7 @@ var serverMetrics = []serverMetric{
 		func(s *engine.ServerSnapshot) float64 { return float64(s.ServerConnections) }},
 	{serverDesc("ferry_server_ejected", "1 while the server is ejected from the pool, else 0."), gauge,
 		func(s *engine.ServerSnapshot) float64 { return b2f(s.Ejected) }},
-	{serverDesc("ferry_server_consecutive_failures", "Failures since the server's last success; above 0 the server is down."), gauge,
+	{serverDesc("ferry_server_consecutive_failures", "Consecutive failures counted against server_failure_limit since the server's last success."), gauge,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.Failures) }},
 	{serverDesc("ferry_server_requests_total", "Requests sent to the server."), counter,
 		func(s *engine.ServerSnapshot) float64 { return float64(s.Requests) }},

@@ -78,7 +78,7 @@ func serverState(s *engine.ServerSnapshot) string {
 	switch {
 	case s.Ejected:
 		return "ejected"
-	case s.Failures > 0:
+	case s.Down:
 		return "down"
 	case s.ServerConnections > 0:
 		return "up"

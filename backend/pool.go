@@ -1,12 +1,16 @@
 // Package backend holds what is shared about a pool of servers across event
 // loops: the key -> server mapping (twemproxy's hashing and distributions),
-// and each server's health (failure counts, ejection and retry). The
-// per-loop backend connections live in the engine; they report to this
-// package and read its current selector with one atomic load per request.
+// and each server's health (down or up, failure counts, ejection), kept by
+// a prober per server that is down (health.go). The per-loop backend
+// connections live in the engine; they report failures to this package and
+// read its current selector with one atomic load per request, and a
+// server's health only when they would dial it.
 package backend
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,33 +20,64 @@ import (
 	"github.com/ferry-proxy/ferry/config"
 )
 
-// Server is one configured backend server and its shared health.
+// Server is one configured backend server and its health, shared by every
+// event loop. The loops read it with single atomic loads, and only when a
+// connection has to be dialled or has failed; the prober (health.go) is the
+// only writer while the server is down.
 type Server struct {
 	Index   int
 	Addr    string // dial address: host:port or unix path
 	Network string // "tcp" or "unix"
 	Name    string // configured name, else Addr
 
-	failures     atomic.Int32 // consecutive failures since the last success
-	ejectedUntil atomic.Int64 // unix nanos; 0 when live
-	ejectedAt    atomic.Int64 // unix micros of the last ejection (twemproxy's server_ejected_at)
+	down      atomic.Bool             // a connection failed and no probe has succeeded since
+	cause     atomic.Pointer[Failure] // why it is down (nil while up)
+	downSince atomic.Int64            // unix nanos
+	lastProbe atomic.Int64            // unix nanos of the last probe's start
+	failures  atomic.Int32            // consecutive failures (outages and failed probes) since the last success
+	ejected   atomic.Bool             // out of the ring
+	retryAt   atomic.Int64            // unix nanos: an ejected server may return from then
+	ejectedAt atomic.Int64            // unix micros of the last ejection (twemproxy's server_ejected_at)
+	failedReq atomic.Uint64           // requests failed on this server, all loops (counted on failure paths only)
+	reqAtDown atomic.Uint64           // failedReq when the current outage began
+
+	logMu  sync.Mutex // the prober's log rate limit, off the loops
+	logged logState
 
 	// Counters read by the stats endpoints.
-	Ejects atomic.Uint64
+	Ejects        atomic.Uint64 // ejections (once each, however many loops saw the failure)
+	ProbeErrors   atomic.Uint64 // failed probes, counted in server_err
+	ProbeTimeouts atomic.Uint64 // probes that timed out, counted in server_timedout
 }
 
-// Ejected reports whether the server is out of the ring at now.
-func (s *Server) Ejected(now int64) bool {
-	u := s.ejectedUntil.Load()
-	return u != 0 && now < u
-}
+// Ejected reports whether the server is out of the ring. now is unused: an
+// ejected server returns when a probe succeeds after server_retry_timeout.
+func (s *Server) Ejected(now int64) bool { return s.ejected.Load() }
 
 // EjectedAt is when the server was last ejected, in unix microseconds (0 if never).
 func (s *Server) EjectedAt() int64 { return s.ejectedAt.Load() }
 
-// ConsecutiveFailures is the number of failures reported since the last
-// success (0 while the server works).
-func (s *Server) ConsecutiveFailures() int { return int(s.failures.Load()) }
+// Down reports whether the server is down: a connection to it failed and no
+// probe has succeeded since. Connections that need a dial refuse requests
+// meanwhile instead of dialling.
+func (s *Server) Down() bool { return s.down.Load() }
+
+// Cause is why the server is down, nil while it is up (or in the instant
+// between being marked down and the cause being stored).
+func (s *Server) Cause() *Failure {
+	if !s.down.Load() {
+		return nil
+	}
+	return s.cause.Load()
+}
+
+// Failures is the count of consecutive failures that server_failure_limit
+// is checked against.
+func (s *Server) Failures() int { return int(s.failures.Load()) }
+
+// RequestFailed counts a request that failed on this server (for the
+// recovery log line). Called on failure paths only: it is a shared atomic.
+func (s *Server) RequestFailed() { s.failedReq.Add(1) }
 
 // Pool is a configured server pool: immutable config plus live selector.
 type Pool struct {
@@ -53,10 +88,13 @@ type Pool struct {
 	nodes  []hash.Node
 	sel    atomic.Pointer[hash.Selector]
 
-	mu       sync.Mutex // serialises selector rebuilds (never taken per request)
-	retryTmr *time.Timer
-	closed   bool
-	nowFn    func() time.Time
+	mu     sync.Mutex // serialises selector rebuilds and prober starts (never taken per request)
+	closed bool
+	ctx    context.Context // cancelled by Close: stops the probers
+	cancel context.CancelFunc
+	probes sync.WaitGroup
+	log    *slog.Logger
+	nowFn  func() time.Time
 }
 
 // NewPool builds a pool from its config with every server live.
@@ -65,7 +103,8 @@ func NewPool(cfg *config.Pool) (*Pool, error) {
 	if !ok {
 		return nil, fmt.Errorf("pool %q: unknown hash %q", cfg.Name, cfg.Hash)
 	}
-	p := &Pool{Cfg: cfg, hashFn: fn, nowFn: time.Now}
+	p := &Pool{Cfg: cfg, hashFn: fn, nowFn: time.Now, log: slog.New(slog.DiscardHandler)}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for i, s := range twemproxyOrder(cfg.Servers) {
 		name := s.Name
 		if name == "" {
@@ -74,7 +113,7 @@ func NewPool(cfg *config.Pool) (*Pool, error) {
 		p.Servers = append(p.Servers, &Server{Index: i, Addr: s.Addr, Network: s.Network, Name: name})
 		p.nodes = append(p.nodes, hash.Node{Name: s.Name, Host: s.Host, Port: s.Port, Addr: s.Addr, Weight: s.Weight})
 	}
-	if err := p.rebuild(p.nowFn().UnixNano()); err != nil {
+	if err := p.rebuild(); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -89,7 +128,12 @@ func (p *Pool) Pick(key []byte) int {
 	return p.sel.Load().Pick(key)
 }
 
-// ReportSuccess clears a server's consecutive failure count.
+// SetLogger sets where server failures, recoveries and ejections are
+// logged (by default nowhere). Call it before the pool is used.
+func (p *Pool) SetLogger(l *slog.Logger) { p.log = l }
+
+// ReportSuccess clears a server's consecutive failure count: a connection
+// to it got replies (twemproxy's server_ok, on a response).
 func (p *Pool) ReportSuccess(i int) {
 	s := p.Servers[i]
 	if s.failures.Load() != 0 {
@@ -97,58 +141,88 @@ func (p *Pool) ReportSuccess(i int) {
 	}
 }
 
-// ReportFailure counts a failure (refused connect, timeout, broken
-// connection). With auto_eject_hosts, server_failure_limit consecutive
-// failures take the server out of the ring for server_retry_timeout, as
-// twemproxy does; it returns true when this call ejected the server.
-func (p *Pool) ReportFailure(i int) bool {
+// ReportFailure reports that a connection to server i failed with err (a
+// refused or timed-out dial, a reset, a timeout, a broken reply). Failures
+// are counted per server, as twemproxy does, not per connection: the first
+// report of an outage marks the server down, counts one failure against
+// server_failure_limit and starts its prober; the reports of the other
+// loops' connections that saw the same outage are not counted. The prober
+// counts each failed probe, ejects the server (with auto_eject_hosts) once
+// the limit is reached, and marks it up when a probe succeeds. It returns
+// whether this call marked the server down.
+func (p *Pool) ReportFailure(i int, err error) bool {
 	s := p.Servers[i]
-	n := s.failures.Add(1)
-	if !p.Cfg.AutoEjectHosts || int(n) < p.Cfg.ServerFailureLimit {
+	if !s.down.CompareAndSwap(false, true) {
 		return false
 	}
-	now := p.nowFn()
-	if s.Ejected(now.UnixNano()) {
-		return false
-	}
-	s.failures.Store(0)
-	s.ejectedUntil.Store(now.Add(p.Cfg.ServerRetryTimeout).UnixNano())
-	s.ejectedAt.Store(now.UnixMicro())
-	s.Ejects.Add(1)
+	f := NewFailure(err)
+	s.cause.Store(f)
+	s.downSince.Store(p.nowFn().UnixNano())
+	s.reqAtDown.Store(s.failedReq.Load())
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_ = p.rebuild(now.UnixNano())
-	p.scheduleRetryLocked()
+	if p.closed {
+		return true
+	}
+	p.probes.Add(1)
+	go p.probeLoop(s, f)
 	return true
 }
 
-// Close stops the pool's retry timer.
+// countFailure counts one failure of s and ejects it when auto_eject_hosts
+// is set and server_failure_limit is reached. The ejection is a CAS, so it
+// happens, and is counted, once however many goroutines count at once.
+func (p *Pool) countFailure(s *Server) {
+	n := s.failures.Add(1)
+	if !p.Cfg.AutoEjectHosts || int(n) < p.Cfg.ServerFailureLimit || !s.ejected.CompareAndSwap(false, true) {
+		return
+	}
+	now := p.nowFn()
+	s.failures.Store(0)
+	s.retryAt.Store(now.Add(p.Cfg.ServerRetryTimeout).UnixNano())
+	s.ejectedAt.Store(now.UnixMicro())
+	s.Ejects.Add(1)
+	p.mu.Lock()
+	_ = p.rebuild()
+	p.mu.Unlock()
+	p.logEject(s, int(n))
+}
+
+// readmit puts an ejected server back into the ring.
+func (p *Pool) readmit(s *Server) {
+	if !s.ejected.CompareAndSwap(true, false) {
+		return
+	}
+	p.mu.Lock()
+	_ = p.rebuild()
+	p.mu.Unlock()
+}
+
+// Close stops the probers and waits for them.
 func (p *Pool) Close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
-	if p.retryTmr != nil {
-		p.retryTmr.Stop()
-	}
+	p.cancel()
+	p.mu.Unlock()
+	p.probes.Wait()
 }
 
 // LiveCount returns the number of servers currently in the ring.
 func (p *Pool) LiveCount() int {
-	now := p.nowFn().UnixNano()
 	n := 0
 	for _, s := range p.Servers {
-		if !s.Ejected(now) {
+		if !s.ejected.Load() {
 			n++
 		}
 	}
 	return n
 }
 
-// rebuild publishes a selector over the servers that are live at now.
-func (p *Pool) rebuild(now int64) error {
+// rebuild publishes a selector over the servers that are not ejected.
+func (p *Pool) rebuild() error {
 	live := make([]bool, len(p.Servers))
 	for i, s := range p.Servers {
-		live[i] = !s.Ejected(now)
+		live[i] = !s.ejected.Load()
 	}
 	sel, err := hash.NewSelector(p.Cfg.Distribution, p.hashFn, p.nodes, live)
 	if err != nil {
@@ -156,45 +230,6 @@ func (p *Pool) rebuild(now int64) error {
 	}
 	p.sel.Store(sel)
 	return nil
-}
-
-// scheduleRetryLocked arms a timer for the earliest ejection to expire, when
-// the server goes back into the ring (twemproxy re-adds it after
-// server_retry_timeout and ejects it again if it still fails).
-func (p *Pool) scheduleRetryLocked() {
-	if p.closed {
-		return
-	}
-	var next int64
-	for _, s := range p.Servers {
-		if u := s.ejectedUntil.Load(); u != 0 && (next == 0 || u < next) {
-			next = u
-		}
-	}
-	if next == 0 {
-		return
-	}
-	d := time.Duration(next - p.nowFn().UnixNano())
-	if d < 0 {
-		d = 0
-	}
-	if p.retryTmr != nil {
-		p.retryTmr.Stop()
-	}
-	p.retryTmr = time.AfterFunc(d, p.onRetry)
-}
-
-func (p *Pool) onRetry() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.nowFn().UnixNano()
-	for _, s := range p.Servers {
-		if u := s.ejectedUntil.Load(); u != 0 && now >= u {
-			s.ejectedUntil.Store(0)
-		}
-	}
-	_ = p.rebuild(now)
-	p.scheduleRetryLocked()
 }
 
 // twemproxyOrder returns the servers in the order twemproxy keeps them:

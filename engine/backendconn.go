@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/ferry-proxy/ferry/backend"
 	"github.com/ferry-proxy/ferry/codec/memcache"
 	"github.com/ferry-proxy/ferry/codec/resp"
 	"github.com/ferry-proxy/ferry/ring"
@@ -19,18 +21,15 @@ import (
 type connState uint8
 
 const (
-	stateIdle       connState = iota // no socket; the next request dials
-	stateConnecting                  // a dial is under way; requests wait in pending
+	// stateIdle: no socket. The next request dials, unless the server is
+	// down (backend.Server.Down): then it is refused at once, and the
+	// server's prober, not the loops, finds out when it is back.
+	stateIdle       connState = iota
+	stateConnecting           // a dial is under way; requests wait in pending
 	stateConnected
-	stateDown // the last dial or connection failed; requests fail fast until retryAt
 )
 
-const (
-	maxPending       = 4096 // requests waiting for a dial, per connection
-	minBackoff       = 50 * time.Millisecond
-	maxBackoff       = 2 * time.Second
-	defaultDialLimit = 5 * time.Second
-)
+const maxPending = 4096 // requests waiting for a dial, per connection
 
 // backendConn is one connection from one loop to one server. It lives on
 // that loop; its gnet.Conn is enrolled there, so requests and replies never
@@ -41,6 +40,7 @@ type backendConn struct {
 	pool  int
 	srv   int
 	stats *worker.ServerStats
+	srvh  *backend.Server // the server's health, shared by all loops
 
 	gc    gnet.Conn
 	state connState
@@ -59,9 +59,19 @@ type backendConn struct {
 	scanner resp.ReplyScanner
 	text    memcache.TextReplyScanner
 
-	retryAt int64
-	backoff time.Duration
-	lastErr error
+	// Timeout bookkeeping (see checkTimeout): queued counts the bytes handed
+	// to gnet for this socket; sentSeen is how many of them gnet had written
+	// to the kernel at seenAt (the last tick), progressAt the last time the
+	// oldest request made progress.
+	queued     uint64
+	sentSeen   uint64
+	seenAt     int64
+	progressAt int64
+
+	// downMsg is the error reply for requests refused while the server is
+	// down, built once per cause (downCause).
+	downCause *backend.Failure
+	downMsg   []byte
 }
 
 // dialCtx is the gnet context of an enrolled backend connection.
@@ -72,7 +82,7 @@ type dialCtx struct {
 
 func newBackendConn(lp *loop, lpool *loopPool, pool, srv int) *backendConn {
 	return &backendConn{lp: lp, lpool: lpool, pool: pool, srv: srv, stats: &lp.stats.Servers[pool][srv],
-		proto: poolProtocol(lpool.pool.Cfg)}
+		srvh: lpool.pool.Servers[srv], proto: poolProtocol(lpool.pool.Cfg)}
 }
 
 func (bc *backendConn) addr() string { return bc.lpool.pool.Servers[bc.srv].Addr }
@@ -89,17 +99,16 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 		bc.send(r, raw)
 		lp.markBackend(bc)
 		return
-	case stateDown:
-		if lp.now < bc.retryAt {
+	case stateIdle:
+		if bc.srvh.Down() {
 			bc.refuse(r)
 			return
 		}
 		bc.dial()
-	case stateIdle:
-		bc.dial()
 	}
 	// connecting: keep our own copy of the bytes until the socket is ready
 	if len(bc.pending) >= maxPending {
+		bc.lp.stats.Pools[bc.pool].ForwardError.Inc()
 		bc.failOne(r, bc.protoError("too many requests waiting for a server connection"))
 		return
 	}
@@ -130,11 +139,13 @@ func (bc *backendConn) send(r *request, raw []byte) {
 	// write closes the connection at once, and fail() must find r there.
 	bc.fifo.Push(r)
 	bc.stats.InQueue.Add(1)
+	r.wireEnd = bc.queued + uint64(len(raw))
 	bc.put(raw)
 }
 
 // put queues raw for the next write (see writeBuf).
 func (bc *backendConn) put(raw []byte) {
+	bc.queued += uint64(len(raw))
 	if bc.out.add(bc.gc, raw) {
 		bc.lp.markBackend(bc)
 		return
@@ -159,10 +170,25 @@ func (bc *backendConn) checkBacklog() {
 	}
 }
 
-// refuse fails r without sending it: the server is down.
+// refuse fails r without sending it: the server is down. Counted, as in
+// twemproxy, as a forward error of the pool.
 func (bc *backendConn) refuse(r *request) {
 	bc.lp.stats.Pools[bc.pool].ForwardError.Inc()
-	bc.failOne(r, bc.errReply())
+	bc.srvh.RequestFailed()
+	bc.failOne(r, bc.downReply())
+}
+
+// downReply is the error for a request refused while the server is down:
+// the cause the server went down with, or the latest failed probe's.
+func (bc *backendConn) downReply() []byte {
+	f := bc.srvh.Cause()
+	if f == nil {
+		f = backend.NewFailure(errors.New("down"))
+	}
+	if f != bc.downCause {
+		bc.downCause, bc.downMsg = f, bc.errReply(f.Text)
+	}
+	return bc.downMsg
 }
 
 // failOne fails one request with base, the pool protocol's error reply
@@ -184,9 +210,9 @@ func (bc *backendConn) dial() {
 	bc.state = stateConnecting
 	bc.gen++
 	gen := bc.gen
-	s := bc.lpool.pool.Servers[bc.srv]
+	s := bc.srvh
 	cfg := bc.lpool.pool.Cfg
-	timeout := dialLimit(cfg.Timeout)
+	timeout := backend.DialLimit(cfg.Timeout)
 	el := bc.lp.el
 	go func() {
 		d := net.Dialer{Timeout: timeout}
@@ -222,9 +248,8 @@ func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
 	bc.gc, bc.state, bc.need = c, stateConnected, 0
 	bc.in.reset()
 	bc.scanner.Reset()
-	bc.backoff = 0
+	bc.queued, bc.sentSeen, bc.seenAt, bc.progressAt = 0, 0, lp.now, 0
 	bc.stats.ServerConnections.Add(1)
-	bc.lpool.pool.ReportSuccess(bc.srv)
 	cfg := bc.lpool.pool.Cfg
 	if cfg.Redis && cfg.RedisAuth != "" {
 		bc.sendInternal(resp.AppendBulkString(resp.AppendBulkString(resp.AppendArrayHeader(nil, 2), "AUTH"), cfg.RedisAuth))
@@ -258,6 +283,8 @@ func (bc *backendConn) sendInternal(b []byte) {
 	r.bc = bc
 	bc.fifo.Push(r)
 	bc.stats.InQueue.Add(1)
+	bc.queued += uint64(len(r.out))
+	r.wireEnd = bc.queued
 	bc.out.add(bc.gc, r.out) // small: flushed with what follows in onOpen
 }
 
@@ -266,9 +293,16 @@ func (bc *backendConn) onDialFailed(gen uint64, err error) {
 		return
 	}
 	bc.lp.tick()
+	if backend.ErrorText(err) == timedOutText {
+		bc.stats.ServerTimedout.Inc()
+	} else {
+		bc.stats.ServerErr.Inc()
+	}
 	bc.fail(fmt.Errorf("connect: %w", err))
 	bc.lp.flush()
 }
+
+var timedOutText = backend.Strerror(syscall.ETIMEDOUT)
 
 // flush writes the requests queued since the last flush in one write.
 func (bc *backendConn) flush() {
@@ -285,11 +319,15 @@ func (bc *backendConn) flush() {
 // connection.
 func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 	lp := bc.lp
+	lp.tick()
+	// Reply bytes arrived (see checkTimeout), also those of a large reply
+	// that is not complete yet.
+	bc.progressAt = lp.now
 	buf, ok := bc.in.load(c, bc.need)
 	if !ok {
 		return gnet.None
 	}
-	lp.tick()
+	bc.lpool.pool.ReportSuccess(bc.srv)
 	off := 0
 	for off < len(buf) {
 		head, ok := bc.fifo.Peek()
@@ -367,8 +405,16 @@ func (bc *backendConn) onClose(c gnet.Conn, err error) {
 	}
 	bc.lp.tick()
 	if err == nil || errors.Is(err, io.EOF) {
-		err = errors.New("connection closed by server")
 		bc.stats.ServerEOF.Inc()
+		if bc.fifo.Len() == 0 && len(bc.pending) == 0 {
+			// An idle connection closed by the server (Redis's `timeout`,
+			// a restart): nothing failed, the next request dials again.
+			bc.stats.ServerConnections.Add(-1)
+			bc.gc, bc.state = nil, stateIdle
+			bc.out.reset()
+			return
+		}
+		err = errors.New("connection closed by server")
 	} else {
 		bc.stats.ServerErr.Inc()
 	}
@@ -376,34 +422,28 @@ func (bc *backendConn) onClose(c gnet.Conn, err error) {
 	bc.lp.flush()
 }
 
-// fail fails every request on this connection with an error reply, marks
-// the connection down, and counts a failure against the server.
+// fail fails every request on this connection with err, closes it, and
+// reports the failure to the pool (which marks the server down on the
+// first failure of an outage: see backend/health.go).
 func (bc *backendConn) fail(err error) {
 	lp := bc.lp
 	if bc.state == stateConnected {
 		bc.stats.ServerConnections.Add(-1)
 		gc := bc.gc
 		bc.gc = nil
-		bc.state = stateDown // before Close, so the nested onClose is a no-op
+		bc.state = stateIdle // before Close, so the nested onClose is a no-op
 		if gc != nil {
 			_ = lp.el.Close(gc)
 		}
 	}
-	bc.state = stateDown
+	bc.state = stateIdle
 	bc.gc = nil
 	bc.need = 0
 	bc.in.reset()
 	bc.scanner.Reset()
 	bc.text.Reset()
-	bc.lastErr = err
-	if bc.backoff == 0 {
-		bc.backoff = minBackoff
-	} else if bc.backoff *= 2; bc.backoff > maxBackoff {
-		bc.backoff = maxBackoff
-	}
-	bc.retryAt = lp.now + int64(bc.backoff)
-	bc.lpool.pool.ReportFailure(bc.srv) // ejections are counted by the pool
-	reply := bc.errReply()
+	bc.lpool.pool.ReportFailure(bc.srv, err)
+	reply := bc.errReply(backend.ErrorText(err))
 	bc.out.reset()
 	for {
 		r, ok := bc.fifo.Pop()
@@ -415,22 +455,24 @@ func (bc *backendConn) fail(err error) {
 			lp.putReq(r)
 			continue
 		}
+		bc.srvh.RequestFailed()
 		bc.failOne(r, reply)
 	}
 	pending := bc.pending
 	bc.pending = bc.pending[:0]
 	for _, r := range pending {
+		// never forwarded: the dial they waited for failed
+		lp.stats.Pools[bc.pool].ForwardError.Inc()
+		bc.srvh.RequestFailed()
 		bc.failOne(r, reply)
 	}
 }
 
-// errReply is the error a client sees for a request this server failed.
-func (bc *backendConn) errReply() []byte {
-	msg := "ferry: server " + bc.addr() + " unavailable"
-	if bc.lastErr != nil {
-		msg += ": " + bc.lastErr.Error()
-	}
-	return bc.protoError(msg)
+// errReply is the error a client sees for a request this server failed:
+// "ferry: server ADDR unavailable: CAUSE", CAUSE as backend.ErrorText
+// gives it (strerror's "Connection refused", as twemproxy says).
+func (bc *backendConn) errReply(cause string) []byte {
+	return bc.protoError("ferry: server " + bc.addr() + " unavailable: " + cause)
 }
 
 // protoError is msg as an error reply in the pool's protocol; for binary
@@ -448,42 +490,57 @@ func (bc *backendConn) protoError(msg string) []byte {
 // checkTimeout fails the connection when its oldest request has waited
 // longer than the pool's timeout, as twemproxy does: the server is slow or
 // stalled, and a late reply could no longer be matched.
+//
+// The timeout measures the server's time, not the upload's: the oldest
+// request times out when `timeout` has passed since the latest of
+//   - its enqueueing (small requests are handed to the kernel then);
+//   - the last tick that found more of its bytes handed to the kernel than
+//     the tick before (a large request still going out: its wait starts
+//     once its last byte has left, and an upload that stops moving is timed
+//     out like a reply that does not come);
+//   - the last arrival of reply bytes on the connection (replies come in
+//     order: those bytes complete earlier requests or are the start of its
+//     own, such as a reply of many megabytes still arriving).
+//
+// Bytes of later requests going out do not count: the kernel accepts
+// megabytes for a server that is stalled.
 func (bc *backendConn) checkTimeout() {
 	timeout := bc.lpool.pool.Cfg.Timeout
+	now := bc.lp.now
 	switch bc.state {
 	case stateConnected:
+		r, ok := bc.fifo.Peek()
+		if !ok {
+			bc.sentSeen, bc.seenAt = bc.queued, now
+			return
+		}
+		sent := bc.queued - uint64(bc.out.len()) - uint64(bc.gc.OutboundBuffered())
+		if r.wireEnd > bc.sentSeen && sent > bc.sentSeen && r.sentAt < bc.seenAt {
+			bc.progressAt = now // more of r has gone out since the last tick
+		}
+		bc.sentSeen, bc.seenAt = sent, now
 		if timeout <= 0 {
 			return
 		}
-		r, ok := bc.fifo.Peek()
-		if !ok || bc.lp.now-r.sentAt < int64(timeout) {
+		if now-max(r.sentAt, bc.progressAt) < int64(timeout) {
 			return
 		}
 		bc.stats.ServerTimedout.Inc()
-		bc.fail(fmt.Errorf("timed out after %v", timeout))
+		bc.fail(fmt.Errorf("no reply within timeout %v: %w", timeout, syscall.ETIMEDOUT))
 	case stateConnecting:
 		// Bounded even with no pool timeout: the dial gives up after
-		// dialLimit, and a second more catches a dial whose result never
+		// DialLimit, and a second more catches a dial whose result never
 		// reaches the loop (gnet reports an enrolment whose epoll
 		// registration failed as a success, and OnOpen never runs).
-		limit := dialLimit(timeout)
+		limit := backend.DialLimit(timeout)
 		if timeout <= 0 {
 			limit += time.Second
 		}
-		if len(bc.pending) == 0 || bc.lp.now-bc.pending[0].sentAt < int64(limit) {
+		if len(bc.pending) == 0 || now-bc.pending[0].sentAt < int64(limit) {
 			return
 		}
 		bc.gen++ // the dial in flight is now stale
 		bc.stats.ServerTimedout.Inc()
-		bc.fail(fmt.Errorf("connect timed out after %v", limit))
+		bc.fail(fmt.Errorf("connect timed out after %v: %w", limit, syscall.ETIMEDOUT))
 	}
-}
-
-// dialLimit is how long a dial may take: the pool's timeout, else
-// defaultDialLimit.
-func dialLimit(timeout time.Duration) time.Duration {
-	if timeout > 0 {
-		return timeout
-	}
-	return defaultDialLimit
 }

@@ -227,7 +227,7 @@ func TestEdgeBackendReplyWithoutCRLFTimesOut(t *testing.T) {
 	start := time.Now()
 	r, err := conn.Do("GET", kFake)
 	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(string(r), "-ERR ferry: server "+fake.addr+" unavailable: timed out"), "%q", r)
+	require.True(t, strings.HasPrefix(string(r), "-ERR ferry: server "+fake.addr+" unavailable: Connection timed out"), "%q", r)
 	require.Less(t, time.Since(start), 2*time.Second)
 	r, err = conn.Do("SET", kReal, "1")
 	require.NoError(t, err)

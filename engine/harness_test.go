@@ -71,7 +71,10 @@ func startProxyOpts(t testing.TB, opts engine.Options, yaml string, servers []*t
 	t.Helper()
 	cfg, err := config.Parse("test.yml", []byte(yaml))
 	require.NoError(t, err, yaml)
-	opts.Threads, opts.Version = threads(t), "test"
+	if opts.Threads == 0 {
+		opts.Threads = threads(t)
+	}
+	opts.Version = "test"
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -27,7 +27,8 @@ type request struct {
 	replyOwned bool // reply is an mcache buffer to free
 	done       bool
 
-	sentAt int64 // unix nanos, for the pool timeout
+	sentAt  int64  // unix nanos, for the pool timeout
+	wireEnd uint64 // its end in its connection's bytes handed to gnet (backendConn.queued)
 
 	arrived int64   // lp.now when it was parsed, for latency (see latency.go)
 	meta    reqMeta // its class, command and key length, for latency and the slow log

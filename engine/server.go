@@ -95,6 +95,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		p.SetLogger(s.log)
 		s.pools = append(s.pools, p)
 		if pc.ListenNetwork == "unix" {
 			_ = os.Remove(pc.Listen) // a stale socket file from a previous run

@@ -56,6 +56,9 @@ type ServerSnapshot struct {
 	// connects, timeouts, closed connections) since its last success: a
 	// server with failures is down.
 	Failures int `json:"-"`
+	// Down says a connection to the server failed and no health probe has
+	// succeeded since: requests to it are refused with the cause.
+	Down bool `json:"-"`
 }
 
 // Snapshot is the proxy's statistics at one moment.
@@ -90,7 +93,7 @@ func (s *Server) Stats() Snapshot {
 		}
 		for si, srv := range p.Servers {
 			ps.Servers[si] = ServerSnapshot{Name: srv.Name, Addr: srv.Addr, Ejected: srv.Ejected(now.UnixNano()),
-				ServerEjectedAt: srv.EjectedAt(), Failures: srv.ConsecutiveFailures()}
+				ServerEjectedAt: srv.EjectedAt(), Failures: srv.Failures(), Down: srv.Down()}
 		}
 		for _, sh := range shards {
 			pst := &sh.Pools[pi]
@@ -118,8 +121,11 @@ func (s *Server) Stats() Snapshot {
 				out.InQueue += sst.InQueue.Load()
 			}
 		}
-		for _, srv := range p.Servers {
+		for si, srv := range p.Servers {
 			ps.ServerEjects += srv.Ejects.Load()
+			// the prober's attempts, as twemproxy counts its reconnects
+			ps.Servers[si].ServerErr += srv.ProbeErrors.Load()
+			ps.Servers[si].ServerTimedout += srv.ProbeTimeouts.Load()
 		}
 		for c := range ps.Latency {
 			ps.SlowRequests += ps.Latency[c].Slow

@@ -41,6 +41,9 @@ func (w *writeBuf) flush(gc gnet.Conn) bool {
 	return true
 }
 
+// len is the number of bytes queued.
+func (w *writeBuf) len() int { return len(w.buf) }
+
 // reset drops what is queued.
 func (w *writeBuf) reset() { w.buf = w.buf[:0] }
 
