@@ -53,8 +53,8 @@ type ServerSnapshot struct {
 	ResponseBytes     uint64 `json:"response_bytes"`
 	InQueue           int64  `json:"in_queue"`
 	// Failures is the server's count of consecutive failures (failed
-	// connects, timeouts, closed connections) since its last success: a
-	// server with failures is down.
+	// connects, timeouts, failed probes) since its last success, as
+	// server_failure_limit counts them.
 	Failures int `json:"-"`
 	// Down says a connection to the server failed and no health probe has
 	// succeeded since: requests to it are refused with the cause.
