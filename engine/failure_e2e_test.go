@@ -253,3 +253,22 @@ func TestGlobalBufferCap(t *testing.T) {
 	c := p.client(t)
 	require.Eventually(t, func() bool { return c.Get(ctx, k0).Val() == "probe" }, 10*time.Second, 20*time.Millisecond)
 }
+
+// A request with no live server to go to counts as a forward error, as in
+// twemproxy (it showed forward_error 0 after such failures).
+func TestNoServerAvailableCountsForwardError(t *testing.T) {
+	servers := startRedises(t, 1)
+	p := startProxy(t, servers, "timeout: 500", "auto_eject_hosts: true",
+		"server_failure_limit: 1", "server_retry_timeout: 30000")
+	c := p.client(t)
+	servers[0].Kill()
+	require.Eventually(t, func() bool {
+		err := c.Get(ctx, "k").Err()
+		return err != nil && strings.Contains(err.Error(), "no server available")
+	}, 5*time.Second, 10*time.Millisecond)
+	before := p.srv.Stats().Pools[0].ForwardError
+	for _, err := range []error{c.Get(ctx, "k").Err(), c.MGet(ctx, "a", "b").Err(), c.Set(ctx, "x", "1", 0).Err()} {
+		require.ErrorContains(t, err, "no server available")
+	}
+	require.Equal(t, before+3, p.srv.Stats().Pools[0].ForwardError)
+}

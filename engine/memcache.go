@@ -65,6 +65,7 @@ func (cl *client) nextText(b []byte) (int, bool) {
 	default:
 		si := cl.lpool.pool.Pick(req.Key())
 		if si < 0 {
+			cl.stats.ForwardError.Inc()
 			cl.answerNoReply(req.NoReply, replyMCNoServer)
 			return n, true
 		}
@@ -91,6 +92,7 @@ func (cl *client) textGet(req *memcache.TextRequest, raw []byte) {
 	srvOf, multi, ok := cl.pickServers(req.Keys, 1)
 	switch {
 	case !ok:
+		cl.stats.ForwardError.Inc()
 		cl.answer(replyMCNoServer)
 		return
 	case !multi:
@@ -228,6 +230,7 @@ func (cl *client) nextBinary(b []byte) (int, bool) {
 	r.binOpaque = req.Opaque
 	if si < 0 {
 		cl.push(r)
+		cl.stats.ForwardError.Inc()
 		reply := memcache.AppendBinaryError(ownedBuf(96), req.Op, memcache.StatusTemporaryError, req.Opaque, "ferry: no server available")
 		r.reply, r.replyOwned = reply, true
 		cl.lp.finish(r, reply, false)

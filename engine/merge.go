@@ -14,6 +14,7 @@ func (cl *client) split(cmd *resp.Command, args [][]byte, raw []byte) {
 	srvOf, multi, ok := cl.pickServers(keys, step)
 	switch {
 	case !ok:
+		cl.stats.ForwardError.Inc()
 		cl.answer(replyNoServer)
 		return
 	case !multi:

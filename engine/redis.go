@@ -166,6 +166,7 @@ func (cl *client) forward(key, raw []byte) {
 // forwardTo sends a request to server si (-1: no server is live).
 func (cl *client) forwardTo(si int, raw []byte) {
 	if si < 0 {
+		cl.stats.ForwardError.Inc() // as twemproxy counts a request with no server to go to
 		cl.answer(replyNoServer)
 		return
 	}
