@@ -19,6 +19,20 @@ var poolStats = []statField{
 	{"server_ejects", "# times backend server was ejected"},
 	{"forward_error", "# times we encountered a forwarding error"},
 	{"fragments", "# fragments created from a multi-vector request"},
+	{"slow_requests", "# requests slower than slowlog_threshold_ms (ferry)"},
+	{"latency_p50_us", "median latency from request arrival to reply, in usec (ferry)"},
+	{"latency_p99_us", "99th percentile latency, in usec (ferry)"},
+	{"latency_p999_us", "99.9th percentile latency, in usec (ferry)"},
+}
+
+// classStats are written per command class after the pool's own latency
+// fields: read, write, multi, other (redis) or get, set, delete, other
+// (memcache).
+var classStats = []statField{
+	{"latency_<class>_count", "# requests of the class (ferry)"},
+	{"latency_<class>_p50_us", "median latency of the class, in usec (ferry)"},
+	{"latency_<class>_p99_us", "99th percentile latency of the class, in usec (ferry)"},
+	{"latency_<class>_p999_us", "99.9th percentile latency of the class, in usec (ferry)"},
 }
 
 var serverStats = []statField{
@@ -43,10 +57,12 @@ func describeStats(w io.Writer) {
 	section := func(title string, fields []statField) {
 		fmt.Fprintf(w, "%s:\n", title)
 		for _, f := range fields {
-			fmt.Fprintf(w, "  %-20s%q\n", f.name, f.meaning)
+			fmt.Fprintf(w, "  %-*s%q\n", max(20, len(f.name)+1), f.name, f.meaning)
 		}
 	}
 	section("pool stats", poolStats)
+	fmt.Fprintln(w)
+	section("pool stats per command class (redis: read, write, multi, other; memcache: get, set, delete, other)", classStats)
 	fmt.Fprintln(w)
 	section("server stats", serverStats)
 }
