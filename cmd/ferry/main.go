@@ -63,9 +63,11 @@ Options (nutcracker's flags work as in nutcracker, bundled too: -dt, -v6):
                             1 GiB; 0 = no cap). Over it ferry parses nothing new
                             and closes the clients holding the most
       --admin ADDR          admin HTTP server address (default 127.0.0.1:22223;
-                            "" or "off" disables it). It serves /metrics
-                            (Prometheus), /stats (twemproxy's JSON), /healthz,
-                            /config (the running configuration file) and
+                            "" or "off" disables it). It serves / (a status
+                            page: pools, servers, rates, latency), /metrics
+                            (Prometheus, with latency histograms), /stats
+                            (twemproxy's JSON), /healthz, /config (the running
+                            configuration, secrets redacted) and
                             /debug/pprof/. When the default is taken (another
                             ferry on this host), ferry starts without it and
                             warns once; an address given with --admin that
