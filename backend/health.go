@@ -58,14 +58,19 @@ func DialLimit(timeout time.Duration) time.Duration {
 // between the summaries of an outage.
 const logEvery = 10 * time.Second
 
-// probeLoop probes s until it is up again or the pool is closed. It runs
-// once per outage, started by the ReportFailure that marked s down.
-func (p *Pool) probeLoop(s *Server, first *Failure) {
-	defer p.probes.Done()
+// probeLoop probes s until it is up again, or until the pool that owns it
+// is closed without a successor keeping s (the server was removed, or the
+// proxy stops). It runs once per outage, started by the ReportFailure that
+// marked s down, and takes its settings from s's owner at each probe: a
+// reload that keeps s hands the probing over to the new pool.
+func (s *Server) probeLoop(first *Failure) {
+	defer s.probing.Done()
+	p := s.owner.Load()
 	p.countFailure(s)
 	p.logDown(s, first)
 	probes, lastSummary := 0, p.nowFn()
 	for {
+		p = s.owner.Load()
 		next := time.Unix(0, s.lastProbe.Load()).Add(ProbeInterval)
 		if s.ejected.Load() {
 			if at := time.Unix(0, s.retryAt.Load()); at.After(next) {
@@ -77,16 +82,19 @@ func (p *Pool) probeLoop(s *Server, first *Failure) {
 			select {
 			case <-p.ctx.Done():
 				t.Stop()
-				return
 			case <-t.C:
 			}
-		} else if p.ctx.Err() != nil {
+		}
+		if p.ctx.Err() != nil {
+			if s.owner.Load() != p {
+				continue // moved to the pool of a reload: probe on for it
+			}
 			return
 		}
 		s.lastProbe.Store(p.nowFn().UnixNano())
 		err := p.probe(s)
 		if p.ctx.Err() != nil {
-			return
+			continue // closed meanwhile: see above
 		}
 		if err == nil {
 			p.markUp(s, probes)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferry-proxy/ferry/backend/hash"
 	"github.com/ferry-proxy/ferry/config"
+	"github.com/ferry-proxy/ferry/worker"
 )
 
 // Server is one configured backend server and its health, shared by every
@@ -25,10 +26,18 @@ import (
 // connection has to be dialled or has failed; the prober (health.go) is the
 // only writer while the server is down.
 type Server struct {
-	Index   int
 	Addr    string // dial address: host:port or unix path
 	Network string // "tcp" or "unix"
 	Name    string // configured name, else Addr
+
+	// Shards are the server's counters, one per event loop. A server that
+	// stays through a reload keeps them, and its health.
+	Shards []worker.ServerStats
+
+	// owner is the pool the server belongs to now: a reload that keeps the
+	// server moves it to the new pool (Activate), and its prober follows.
+	owner   atomic.Pointer[Pool]
+	probing sync.WaitGroup // its prober, while one runs
 
 	down      atomic.Bool             // a connection failed and no probe has succeeded since
 	cause     atomic.Pointer[Failure] // why it is down (nil while up)
@@ -80,9 +89,17 @@ func (s *Server) Failures() int { return int(s.failures.Load()) }
 func (s *Server) RequestFailed() { s.failedReq.Add(1) }
 
 // Pool is a configured server pool: immutable config plus live selector.
+// A reload that changes a pool builds a new Pool (NewPool with the old one
+// as prev) that keeps the servers, health and stats of what stayed.
 type Pool struct {
 	Cfg     *config.Pool
 	Servers []*Server
+	// Shards are the pool's counters and latency histograms, one per event
+	// loop; kept by the pools that follow it under the same name.
+	Shards []worker.PoolShard
+	// Clients counts the pool's client connections, all loops (for
+	// client_connections); kept like Shards.
+	Clients *atomic.Int64
 
 	hashFn hash.Func
 	nodes  []hash.Node
@@ -92,31 +109,84 @@ type Pool struct {
 	closed bool
 	ctx    context.Context // cancelled by Close: stops the probers
 	cancel context.CancelFunc
-	probes sync.WaitGroup
 	log    *slog.Logger
 	nowFn  func() time.Time
 }
 
-// NewPool builds a pool from its config with every server live.
-func NewPool(cfg *config.Pool) (*Pool, error) {
+// NewPool builds a pool from its config for the given number of event
+// loops, and activates it: every server live.
+func NewPool(cfg *config.Pool, loops int) (*Pool, error) {
+	p, err := NextPool(cfg, loops, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.Activate()
+	return p, nil
+}
+
+// NextPool builds the pool that follows prev (nil: a new pool) after a
+// reload. The servers of prev that stay, by identity (Identity), are the
+// same *Server: their health, ejection and counters carry over, and the
+// engine keeps its connections to them. Nothing changes for prev's users
+// until Activate.
+func NextPool(cfg *config.Pool, loops int, prev *Pool) (*Pool, error) {
 	fn, ok := hash.Lookup(cfg.Hash)
 	if !ok {
 		return nil, fmt.Errorf("pool %q: unknown hash %q", cfg.Name, cfg.Hash)
 	}
 	p := &Pool{Cfg: cfg, hashFn: fn, nowFn: time.Now, log: slog.New(slog.DiscardHandler)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	for i, s := range twemproxyOrder(cfg.Servers) {
+	kept := map[string]*Server{}
+	if prev != nil {
+		p.Shards, p.Clients, p.log = prev.Shards, prev.Clients, prev.log
+		if SameConnections(prev.Cfg, cfg) {
+			for _, s := range prev.Servers {
+				kept[Identity(s.Network, s.Addr, s.Name)] = s
+			}
+		}
+	}
+	if p.Shards == nil {
+		p.Shards, p.Clients = make([]worker.PoolShard, loops), new(atomic.Int64)
+	}
+	for _, s := range twemproxyOrder(cfg.Servers) {
 		name := s.Name
 		if name == "" {
 			name = s.Addr
 		}
-		p.Servers = append(p.Servers, &Server{Index: i, Addr: s.Addr, Network: s.Network, Name: name})
+		srv := kept[Identity(s.Network, s.Addr, name)]
+		if srv == nil {
+			srv = &Server{Addr: s.Addr, Network: s.Network, Name: name, Shards: make([]worker.ServerStats, loops)}
+		}
+		p.Servers = append(p.Servers, srv)
 		p.nodes = append(p.nodes, hash.Node{Name: s.Name, Host: s.Host, Port: s.Port, Addr: s.Addr, Weight: s.Weight})
 	}
 	if err := p.rebuild(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// Identity is what makes two configured servers the same server across a
+// reload: its address and its name (the name places keys with ketama).
+func Identity(network, addr, name string) string { return network + "|" + addr + "|" + name }
+
+// SameConnections reports whether connections made for pool a serve pool b
+// as they are: same protocol, credentials and database.
+func SameConnections(a, b *config.Pool) bool {
+	return a.Redis == b.Redis && a.Protocol == b.Protocol && a.RedisAuth == b.RedisAuth &&
+		a.RedisDB == b.RedisDB && a.TCPKeepalive == b.TCPKeepalive
+}
+
+// Activate makes p the owner of its servers: their failures count against
+// p's limits and their probers use p's settings. A server that is down
+// keeps being probed.
+func (p *Pool) Activate() {
+	for _, s := range p.Servers {
+		s.owner.Store(p)
+	}
+	p.mu.Lock()
+	_ = p.rebuild() // ejections made while p was being built
+	p.mu.Unlock()
 }
 
 // Pick returns the index of the server that owns key (hash tag applied), or
@@ -134,8 +204,7 @@ func (p *Pool) SetLogger(l *slog.Logger) { p.log = l }
 
 // ReportSuccess clears a server's consecutive failure count: a connection
 // to it got replies (twemproxy's server_ok, on a response).
-func (p *Pool) ReportSuccess(i int) {
-	s := p.Servers[i]
+func (s *Server) ReportSuccess() {
 	if s.failures.Load() != 0 {
 		s.failures.Store(0)
 	}
@@ -150,9 +219,9 @@ func (p *Pool) ReportSuccess(i int) {
 // counts each failed probe, ejects the server (with auto_eject_hosts) once
 // the limit is reached, and marks it up when a probe succeeds. It returns
 // whether this call marked the server down.
-func (p *Pool) ReportFailure(i int, err error) bool {
-	s := p.Servers[i]
-	if !s.down.CompareAndSwap(false, true) {
+func (s *Server) ReportFailure(err error) bool {
+	p := s.owner.Load()
+	if p == nil || !s.down.CompareAndSwap(false, true) {
 		return false
 	}
 	f := NewFailure(err)
@@ -164,8 +233,8 @@ func (p *Pool) ReportFailure(i int, err error) bool {
 	if p.closed {
 		return true
 	}
-	p.probes.Add(1)
-	go p.probeLoop(s, f)
+	s.probing.Add(1)
+	go s.probeLoop(f)
 	return true
 }
 
@@ -198,13 +267,18 @@ func (p *Pool) readmit(s *Server) {
 	p.mu.Unlock()
 }
 
-// Close stops the probers and waits for them.
+// Close stops the probers of the servers p still owns (those that did not
+// move to a pool that follows it) and waits for them.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	p.closed = true
 	p.cancel()
 	p.mu.Unlock()
-	p.probes.Wait()
+	for _, s := range p.Servers {
+		if s.owner.Load() == p {
+			s.probing.Wait()
+		}
+	}
 }
 
 // LiveCount returns the number of servers currently in the ring.

@@ -25,7 +25,7 @@ func testPool(t *testing.T, limit int, retry time.Duration, addrs ...string) *Po
 	for i, a := range addrs {
 		cfg.Servers = append(cfg.Servers, config.Server{Addr: a, Network: "tcp", Weight: 1, Ident: fmt.Sprint("s", i)})
 	}
-	p, err := NewPool(cfg)
+	p, err := NewPool(cfg, 1)
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	return p
@@ -54,7 +54,7 @@ func TestConcurrentFailuresEjectOnce(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				if p.ReportFailure(0, errors.New("boom")) {
+				if p.Servers[0].ReportFailure(errors.New("boom")) {
 					downs.Store(g, true)
 				}
 				p.countFailure(p.Servers[0]) // what the prober does per failed probe
@@ -79,7 +79,7 @@ func TestFailuresCountedPerServer(t *testing.T) {
 	s := p.Servers[0]
 	start := time.Now()
 	for g := 0; g < 8; g++ {
-		p.ReportFailure(0, errors.New("boom"))
+		p.Servers[0].ReportFailure(errors.New("boom"))
 	}
 	require.True(t, s.Down())
 	require.LessOrEqual(t, s.Failures(), 2, "8 connections failing count as one outage (plus at most the first probe)")
@@ -114,7 +114,7 @@ func TestProbeMarksUpAndReadmits(t *testing.T) {
 	p := testPool(t, 1, 300*time.Millisecond, ln.Addr().String(), "127.0.0.1:2")
 	s := p.Servers[0]
 	t0 := time.Now()
-	p.ReportFailure(0, errors.New("boom"))
+	p.Servers[0].ReportFailure(errors.New("boom"))
 	require.Eventually(t, func() bool { return !s.Down() }, 2*time.Second, time.Millisecond)
 	require.GreaterOrEqual(t, time.Since(t0), 300*time.Millisecond, "ejected servers wait out server_retry_timeout")
 	require.False(t, s.Ejected(0))
@@ -124,7 +124,7 @@ func TestProbeMarksUpAndReadmits(t *testing.T) {
 	// without ejection the first probe is at once
 	p2 := testPool(t, 0, time.Minute, ln.Addr().String())
 	t0 = time.Now()
-	p2.ReportFailure(0, errors.New("boom"))
+	p2.Servers[0].ReportFailure(errors.New("boom"))
 	require.Eventually(t, func() bool { return !p2.Servers[0].Down() }, time.Second, time.Millisecond)
 	require.Less(t, time.Since(t0), ProbeInterval)
 }
@@ -149,7 +149,7 @@ func TestProbeRealServers(t *testing.T) {
 	probe := func(cfg *config.Pool, addr string) error {
 		cfg.Name, cfg.Hash, cfg.Distribution, cfg.Timeout = "p", "fnv1a_64", "ketama", time.Second
 		cfg.Servers = []config.Server{{Addr: addr, Network: "tcp", Weight: 1, Ident: "s0"}}
-		p, err := NewPool(cfg)
+		p, err := NewPool(cfg, 1)
 		require.NoError(t, err)
 		defer p.Close()
 		return p.probe(p.Servers[0])

@@ -749,3 +749,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestDiffPoolCoversEveryKey(t *testing.T) {
+	// Every key a pool accepts is compared by DiffPool, or by the caller
+	// (listen, servers) or implied by another (redis is protocol).
+	compared := map[string]bool{"listen": true, "servers": true, "redis": true}
+	for _, s := range poolSettings {
+		compared[s.key] = true
+	}
+	for _, k := range Keys() {
+		if !compared[k] {
+			t.Errorf("key %q is not compared by DiffPool", k)
+		}
+	}
+	a := &Pool{Hash: "md5", Limits: Limits{MaxInflight: 4}, RedisAuth: "x"}
+	b := &Pool{Hash: "crc16", Limits: Limits{MaxInflight: 4}, RedisAuth: "y"}
+	if got := DiffPool(a, b); len(got) != 2 || got[0] != "hash" || got[1] != "redis_auth" {
+		t.Errorf("DiffPool = %v", got)
+	}
+}

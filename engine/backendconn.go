@@ -36,11 +36,13 @@ const maxPending = 4096 // requests waiting for a dial, per connection
 // cross threads.
 type backendConn struct {
 	lp    *loop
-	lpool *loopPool
-	pool  int
-	srv   int
+	lpool *loopPool // the pool it serves (updated in place by a reload)
 	stats *worker.ServerStats
-	srvh  *backend.Server // the server's health, shared by all loops
+	srvh  *backend.Server // the server, its health shared by all loops
+	// retiring: a reload took the server out (or lowered
+	// server_connections): nothing new is routed here, and the connection
+	// closes once its requests are answered.
+	retiring bool
 
 	gc    gnet.Conn
 	state connState
@@ -80,12 +82,30 @@ type dialCtx struct {
 	gen uint64
 }
 
-func newBackendConn(lp *loop, lpool *loopPool, pool, srv int) *backendConn {
-	return &backendConn{lp: lp, lpool: lpool, pool: pool, srv: srv, stats: &lp.stats.Servers[pool][srv],
-		srvh: lpool.pool.Servers[srv], proto: poolProtocol(lpool.pool.Cfg)}
+func newBackendConn(lp *loop, lpool *loopPool, srv *backend.Server) *backendConn {
+	return &backendConn{lp: lp, lpool: lpool, stats: &srv.Shards[lp.idx], srvh: srv,
+		proto: poolProtocol(lpool.pool.Cfg)}
 }
 
-func (bc *backendConn) addr() string { return bc.lpool.pool.Servers[bc.srv].Addr }
+func (bc *backendConn) addr() string { return bc.srvh.Addr }
+
+// closeIfDrained closes a retiring connection that has nothing in flight.
+func (bc *backendConn) closeIfDrained() {
+	if !bc.retiring || bc.fifo.Len() > 0 || len(bc.pending) > 0 {
+		return
+	}
+	switch bc.state {
+	case stateConnected:
+		bc.stats.ServerConnections.Add(-1)
+		gc := bc.gc
+		bc.gc, bc.state = nil, stateIdle // before Close: the nested onClose is a no-op
+		bc.out.reset()
+		_ = bc.lp.el.Close(gc)
+	case stateConnecting:
+		bc.gen++ // the dial's result is stale: onOpen closes it
+		bc.state = stateIdle
+	}
+}
 
 // enqueue sends r to this connection's server. raw are the request bytes;
 // when r.out is nil they are a view into the client's input that stays valid
@@ -108,7 +128,7 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 	}
 	// connecting: keep our own copy of the bytes until the socket is ready
 	if len(bc.pending) >= maxPending {
-		bc.lp.stats.Pools[bc.pool].ForwardError.Inc()
+		bc.lpool.shard.ForwardError.Inc()
 		bc.failOne(r, bc.protoError("too many requests waiting for a server connection"))
 		return
 	}
@@ -173,7 +193,7 @@ func (bc *backendConn) checkBacklog() {
 // refuse fails r without sending it: the server is down. Counted, as in
 // twemproxy, as a forward error of the pool.
 func (bc *backendConn) refuse(r *request) {
-	bc.lp.stats.Pools[bc.pool].ForwardError.Inc()
+	bc.lpool.shard.ForwardError.Inc()
 	bc.srvh.RequestFailed()
 	bc.failOne(r, bc.downReply())
 }
@@ -327,7 +347,7 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 	if !ok {
 		return gnet.None
 	}
-	bc.lpool.pool.ReportSuccess(bc.srv)
+	bc.srvh.ReportSuccess()
 	off := 0
 	for off < len(buf) {
 		head, ok := bc.fifo.Peek()
@@ -371,6 +391,7 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 	lp.flush()
 	if bc.gc == c { // else failed meanwhile: fail() dropped the input
 		bc.in.consume(c, buf, off)
+		bc.closeIfDrained()
 	}
 	return gnet.None
 }
@@ -442,7 +463,9 @@ func (bc *backendConn) fail(err error) {
 	bc.in.reset()
 	bc.scanner.Reset()
 	bc.text.Reset()
-	bc.lpool.pool.ReportFailure(bc.srv, err)
+	if !bc.retiring { // a server that left is no one's to probe
+		bc.srvh.ReportFailure(err)
+	}
 	reply := bc.errReply(backend.ErrorText(err))
 	bc.out.reset()
 	for {
@@ -462,7 +485,7 @@ func (bc *backendConn) fail(err error) {
 	bc.pending = bc.pending[:0]
 	for _, r := range pending {
 		// never forwarded: the dial they waited for failed
-		lp.stats.Pools[bc.pool].ForwardError.Inc()
+		bc.lpool.shard.ForwardError.Inc()
 		bc.srvh.RequestFailed()
 		bc.failOne(r, reply)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"github.com/panjf2000/gnet/v2"
 	"io"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/ferry-proxy/ferry/codec/resp"
@@ -16,7 +17,7 @@ type client struct {
 	gc       gnet.Conn
 	lp       *loop
 	lpool    *loopPool
-	pool     int
+	clients  *atomic.Int64 // its pool's client count, for client_connections
 	stats    *worker.PoolStats
 	slot     int    // index in lp.clients
 	held     int    // bytes gnet holds for it, as last accounted

@@ -89,7 +89,7 @@ func (lp *loop) observe(r *request) {
 	if r.meta.cmd == "" { // pushed without a parsed command (a protocol error)
 		class = classOther
 	}
-	lat := &lp.stats.Latency[cl.pool][class]
+	lat := &cl.lpool.shard.Latency[class]
 	lat.Record(d)
 	if t := cl.lpool.slowlog; t > 0 && d >= t {
 		lat.RecordSlow()
@@ -140,7 +140,9 @@ func (lp *loop) logSlow(cl *client, r *request, d int64) {
 // onTickStats publishes the loop's latency shards for scrapes and reports
 // the slow requests left unlogged once their second is over.
 func (lp *loop) onTickStats() {
-	lp.stats.PublishLatency()
+	for _, lpool := range lp.pools {
+		lpool.shard.PublishLatency()
+	}
 	if s := &lp.slow; s.suppressed > 0 && lp.now-s.windowStart >= int64(time.Second) {
 		lp.srv.log.LogAttrs(context.Background(), slog.LevelWarn, "slow requests not logged (rate limit)",
 			slog.Int("suppressed", s.suppressed), slog.Int("loop", lp.idx))

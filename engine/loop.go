@@ -16,10 +16,17 @@ import (
 // connections with output waiting for the end of the current callback.
 // Only code running on that loop touches it.
 type loop struct {
-	srv   *Server
-	el    gnet.EventLoop
-	idx   int
-	pools []*loopPool
+	srv *Server
+	el  gnet.EventLoop
+	idx int
+
+	// The topology this loop routes by (see topology.go): its pools, in the
+	// config's order and by name, and its connections by server.
+	topo    *topology
+	pools   []*loopPool
+	byName  map[string]*loopPool
+	conns   map[*backend.Server][]*backendConn
+	retired []*backendConn // connections to servers that left, until drained
 
 	clients    []*client // for ticks (idle timeout, throttled wake-ups)
 	halfClosed []*client // clients that shut down their sending side with replies owed (see halfclose.go)
@@ -45,40 +52,29 @@ type loop struct {
 	held    int64        // bytes gnet holds for this loop's clients (see client.account)
 	heldPub atomic.Int64 // held, published for the other loops on each tick
 	over    bool         // the global cap is exceeded: parse nothing new
-	stats   *worker.Stats
-	slow    slowLog // rate limit of the slow request log
+	slow    slowLog      // rate limit of the slow request log
 }
 
 // loopPool is a pool as seen by one loop: its connections to each server.
+// A reload updates it in place (adopt), so the clients pointing to it route
+// their next request by the new view.
 type loopPool struct {
 	pool  *backend.Pool
-	conns [][]*backendConn // [server][server_connections]
-	next  uint32           // hands clients their connection slot, round robin
+	shard *worker.PoolShard // this loop's counters of the pool
+	conns [][]*backendConn  // [server][server_connections]
+	next  uint32            // hands clients their connection slot, round robin
 
 	slowlog int64 // slowlog_threshold_ms in nanoseconds; 0 = off
+
+	removed   bool  // the pool left the config: its clients are closing
+	removedAt int64 // when (lp.now), for the reload grace limit
 }
 
-func newLoop(srv *Server, el gnet.EventLoop, idx int, pools []*backend.Pool) *loop {
-	counts := make([]int, len(pools))
-	for i, p := range pools {
-		counts[i] = len(p.Servers)
-	}
-	lp := &loop{srv: srv, el: el, idx: idx, stats: worker.NewStats(counts...)}
-	for pi, p := range pools {
-		lpool := &loopPool{pool: p, conns: make([][]*backendConn, len(p.Servers)), slowlog: int64(p.Cfg.SlowlogThreshold)}
-		for si := range p.Servers {
-			n := p.Cfg.ServerConnections
-			if n < 1 {
-				n = 1
-			}
-			for k := 0; k < n; k++ {
-				lpool.conns[si] = append(lpool.conns[si], newBackendConn(lp, lpool, pi, si))
-			}
-		}
-		lp.pools = append(lp.pools, lpool)
-	}
+func newLoop(srv *Server, el gnet.EventLoop, idx int) *loop {
+	lp := &loop{srv: srv, el: el, idx: idx}
 	lp.flushTask = gnet.RunnableFunc(func(context.Context) error { lp.onFlushTask(); return nil })
 	lp.tick()
+	lp.adopt(srv.topo.Load())
 	return lp
 }
 
@@ -209,13 +205,17 @@ func (lp *loop) onFlushTask() {
 // clients, and clients throttled by back-pressure whose output drained.
 func (lp *loop) onTick() {
 	lp.tick()
-	for _, lpool := range lp.pools {
-		for _, cs := range lpool.conns {
-			for _, bc := range cs {
-				bc.checkTimeout()
-			}
+	lp.adopt(lp.srv.topo.Load()) // normally done already by Reload's task
+	for _, cs := range lp.conns {
+		for _, bc := range cs {
+			bc.checkTimeout()
 		}
 	}
+	for _, bc := range lp.retired {
+		bc.checkTimeout()
+	}
+	lp.sweepRetired()
+	lp.checkRemovedPools()
 	// Backwards: a client closed here is replaced in its slot by the last
 	// one, which has had its tick.
 	for i := len(lp.clients) - 1; i >= 0; i-- {

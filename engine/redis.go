@@ -275,7 +275,7 @@ func (cl *client) answerOwned(reply []byte) {
 }
 
 func (cl *client) auth(args [][]byte) {
-	pass := cl.lp.srv.pools[cl.pool].Cfg.RedisAuth
+	pass := cl.lpool.pool.Cfg.RedisAuth
 	if pass == "" {
 		cl.answer(replyNoPassword)
 		return
@@ -312,7 +312,7 @@ func (cl *client) hello(args [][]byte) {
 	for ; i < len(args); i++ {
 		switch {
 		case equalFold(args[i], "auth") && i+2 < len(args):
-			if cl.lp.srv.pools[cl.pool].Cfg.RedisAuth == "" || string(args[i+2]) != cl.lp.srv.pools[cl.pool].Cfg.RedisAuth {
+			if cl.lpool.pool.Cfg.RedisAuth == "" || string(args[i+2]) != cl.lpool.pool.Cfg.RedisAuth {
 				cl.answer(replyWrongPass)
 				return
 			}

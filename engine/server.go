@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -33,24 +32,33 @@ type Options struct {
 	// NoCoalesce writes each client's requests to the backends at the end of
 	// that client's callback instead of once per loop iteration.
 	NoCoalesce bool
-	Version    string
-	Logger     *slog.Logger
+	// ReloadGrace is how long the clients of a pool removed by a reload may
+	// wait for their replies before they are closed; 0 = DefaultReloadGrace.
+	ReloadGrace time.Duration
+	Version     string
+	Logger      *slog.Logger
 }
+
+// DefaultReloadGrace is Options.ReloadGrace's default.
+const DefaultReloadGrace = 30 * time.Second
 
 // Server is a running proxy: every pool of one config served on shared
 // event loops.
 type Server struct {
 	gnet.BuiltinEventEngine
 
-	cfg   *config.Config
-	opts  Options
-	pools []*backend.Pool
-	log   *slog.Logger
+	cfg  *config.Config // the running configuration (under mu)
+	opts Options
+	log  *slog.Logger
 
-	addrs      []string // gnet listen addresses, one per pool
-	byAddr     map[string]int
-	byPort     map[int]int // pools on a wildcard address
-	clientsNow []atomic.Int64
+	topo     atomic.Pointer[topology] // what the loops route by (topology.go)
+	reloadMu sync.Mutex               // one reload at a time
+	reloads  atomic.Uint64
+
+	internal   string                   // gnet's private socket, to learn the loops (listen.go)
+	listeners  map[string]*poolListener // by listenKey (under mu)
+	discovered bool                     // the loops are known and listeners accept (under mu)
+	rr         atomic.Uint64            // round robin over the loops for accepted connections
 
 	eng     gnet.Engine
 	booted  chan struct{}
@@ -62,7 +70,6 @@ type Server struct {
 	probed   atomic.Bool
 	halves   sync.Map // *halfClosed -> struct{}: writers of half-closed clients, stopped by Stop
 
-	tickEvery  time.Duration
 	helloReply []byte
 	mcVersion  []byte // text "VERSION ...\r\n"
 	binVersion []byte // binary version body
@@ -81,42 +88,22 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.ReloadGrace <= 0 {
+		opts.ReloadGrace = DefaultReloadGrace
+	}
 	s := &Server{
 		cfg: cfg, opts: opts, log: opts.Logger,
-		byAddr: map[string]int{}, byPort: map[int]int{},
-		clientsNow: make([]atomic.Int64, len(cfg.Pools)),
-		booted:     make(chan struct{}), stopped: make(chan struct{}),
+		booted: make(chan struct{}), stopped: make(chan struct{}),
 		loops:     map[gnet.EventLoop]*loop{},
-		tickEvery: 50 * time.Millisecond,
+		listeners: map[string]*poolListener{},
 		started:   time.Now(),
 	}
-	for i, pc := range cfg.Pools {
-		p, err := backend.NewPool(pc)
-		if err != nil {
-			return nil, err
-		}
-		p.SetLogger(s.log)
-		s.pools = append(s.pools, p)
-		if pc.ListenNetwork == "unix" {
-			_ = os.Remove(pc.Listen) // a stale socket file from a previous run
-			s.addrs = append(s.addrs, "unix://"+pc.Listen)
-			s.byAddr[pc.Listen] = i
-		} else {
-			ta, err := net.ResolveTCPAddr("tcp", pc.Listen)
-			if err != nil {
-				return nil, fmt.Errorf("pool %q: listen %q: %w", pc.Name, pc.Listen, err)
-			}
-			s.addrs = append(s.addrs, "tcp://"+ta.String())
-			if ta.IP == nil || ta.IP.IsUnspecified() {
-				s.byPort[ta.Port] = i
-			} else {
-				s.byAddr[ta.String()] = i
-			}
-		}
-		if pc.Timeout > 0 && pc.Timeout/4 < s.tickEvery {
-			s.tickEvery = max(pc.Timeout/4, time.Millisecond)
-		}
+	t, err := s.buildTopology(cfg, nil)
+	if err != nil {
+		return nil, err
 	}
+	t.activate()
+	s.topo.Store(t)
 	s.helloReply = buildHello(opts.Version)
 	s.mcVersion = []byte("VERSION ferry-" + opts.Version + "\r\n")
 	s.binVersion = []byte("ferry-" + opts.Version)
@@ -127,28 +114,46 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // them (nil after Stop).
 func (s *Server) Serve() error {
 	defer close(s.stopped)
-	reusePort := false
-	for _, pc := range s.cfg.Pools {
-		reusePort = reusePort || pc.ReusePort
-	}
-	err := gnet.Rotate(s, s.addrs,
-		gnet.WithReusePort(reusePort),
-		gnet.WithNumEventLoop(s.opts.Threads),
-		gnet.WithLockOSThread(s.opts.LockOSThread),
-		gnet.WithReuseAddr(true),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithTicker(true),
-		gnet.WithLogger(gnetLogger{s.log}),
-	)
-	if err != nil {
+	fail := func(err error) error {
 		s.serveErr = err
 		select {
 		case <-s.booted:
 		default:
 			close(s.booted)
 		}
+		return err
 	}
-	return err
+	// The pools' listeners first: one that cannot be bound fails the start.
+	for _, pc := range s.cfg.Pools {
+		k := listenKey(pc)
+		if s.listeners[k] != nil {
+			continue
+		}
+		l, err := listen(pc)
+		if err != nil {
+			s.closeListeners()
+			return fail(err)
+		}
+		s.listeners[k] = l
+	}
+	dir, sock, err := internalSocket()
+	if err != nil {
+		s.closeListeners()
+		return fail(err)
+	}
+	defer os.RemoveAll(dir)
+	s.internal = sock
+	err = gnet.Run(s, "unix://"+sock,
+		gnet.WithNumEventLoop(s.opts.Threads),
+		gnet.WithLockOSThread(s.opts.LockOSThread),
+		gnet.WithTicker(true),
+		gnet.WithLogger(gnetLogger{s.log}),
+	)
+	if err != nil {
+		s.closeListeners()
+		return fail(err)
+	}
+	return nil
 }
 
 // Ready is closed once the listeners accept connections (or Serve failed).
@@ -160,11 +165,14 @@ func (s *Server) Err() error { return s.serveErr }
 // Stop closes the listeners and every connection, and waits for Serve to return.
 func (s *Server) Stop(ctx context.Context) error {
 	<-s.booted
-	for _, p := range s.pools {
-		p.Close()
-	}
+	s.reloadMu.Lock() // no reload half applied
+	defer s.reloadMu.Unlock()
 	if s.serveErr != nil {
 		return nil
+	}
+	s.closeListeners()
+	for _, p := range s.topo.Load().pools {
+		p.Close()
 	}
 	err := s.eng.Stop(ctx)
 	select {
@@ -176,61 +184,33 @@ func (s *Server) Stop(ctx context.Context) error {
 	return err
 }
 
-// Pools returns the pools (for stats).
-func (s *Server) Pools() []*backend.Pool { return s.pools }
+// Pools returns the pools being served now.
+func (s *Server) Pools() []*backend.Pool { return s.topo.Load().pools }
+
+// Config returns the configuration being served now.
+func (s *Server) Config() *config.Config { return s.topo.Load().cfg }
+
+// Reloads counts the reloads applied.
+func (s *Server) Reloads() uint64 { return s.reloads.Load() }
 
 // OnBoot records the engine; loops start right after it returns.
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
-	for _, pc := range s.cfg.Pools {
-		if pc.ListenNetwork == "unix" && pc.ListenPerm != 0 {
-			// gnet has created the socket file by now
-			defer func(path string, perm os.FileMode) { _ = os.Chmod(path, perm) }(pc.Listen, pc.ListenPerm)
-		}
-	}
 	return gnet.None
 }
 
 // OnTick drives timeouts and reconnects on every loop; the first one also
-// makes each loop known (and preconnected) by opening one connection per loop.
+// learns the loops (discoverLoops), after which the listeners accept.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	if !s.probed.Swap(true) {
-		for _, pc := range s.cfg.Pools {
-			if pc.ListenNetwork == "unix" && pc.ListenPerm != 0 {
-				_ = os.Chmod(pc.Listen, pc.ListenPerm)
-			}
-		}
-		close(s.booted)
-		go s.probeLoops()
+		go s.discoverLoops()
 	}
 	s.mu.Lock()
 	for _, lp := range s.loopList {
 		_ = lp.el.Execute(context.Background(), lp.tickTask)
 	}
 	s.mu.Unlock()
-	return s.tickEvery, gnet.None
-}
-
-// probeLoops connects to the first listener once per loop: the listener
-// hands connections to loops round robin, so each loop sees one and sets up
-// its state (and its preconnected backends) before real clients arrive.
-func (s *Server) probeLoops() {
-	preconnect := false
-	for _, pc := range s.cfg.Pools {
-		preconnect = preconnect || pc.Preconnect
-	}
-	if !preconnect {
-		return
-	}
-	network, addr := "tcp", strings.TrimPrefix(s.addrs[0], "tcp://")
-	if strings.HasPrefix(s.addrs[0], "unix://") {
-		network, addr = "unix", strings.TrimPrefix(s.addrs[0], "unix://")
-	}
-	for i := 0; i < s.opts.Threads; i++ {
-		if c, err := net.DialTimeout(network, addr, time.Second); err == nil {
-			_ = c.Close()
-		}
-	}
+	return s.topo.Load().tickEvery, gnet.None
 }
 
 // heldTotal sums what every loop last published of its clients' buffers.
@@ -249,7 +229,7 @@ func (s *Server) loopOf(el gnet.EventLoop) *loop {
 	defer s.mu.Unlock()
 	lp := s.loops[el]
 	if lp == nil {
-		lp = newLoop(s, el, len(s.loopList), s.pools)
+		lp = newLoop(s, el, len(s.loopList))
 		lp.tickTask = gnet.RunnableFunc(func(context.Context) error { lp.onTick(); return nil })
 		s.loops[el] = lp
 		s.loopList = append(s.loopList, lp)
@@ -260,53 +240,38 @@ func (s *Server) loopOf(el gnet.EventLoop) *loop {
 				s.log.Warn("cannot pin event loop to a CPU", "loop", lp.idx, "err", err)
 			}
 		}
-		for _, lpool := range lp.pools {
-			if lpool.pool.Cfg.Preconnect {
-				for _, cs := range lpool.conns {
-					for _, bc := range cs {
-						bc.dial()
-					}
-				}
-			}
-		}
 	}
 	return lp
 }
 
-func (s *Server) poolOf(c gnet.Conn) (int, bool) {
-	switch a := c.LocalAddr().(type) {
-	case *net.TCPAddr:
-		if i, ok := s.byAddr[a.String()]; ok {
-			return i, true
-		}
-		i, ok := s.byPort[a.Port]
-		return i, ok
-	case *net.UnixAddr:
-		i, ok := s.byAddr[a.Name]
-		return i, ok
-	}
-	return 0, false
-}
-
 // OnOpen sets up a client connection, or a backend connection we enrolled.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if dc, ok := c.Context().(*dialCtx); ok {
-		return nil, dc.bc.onOpen(c, dc.gen)
-	}
-	lp := s.loopOf(c.EventLoop())
-	pi, ok := s.poolOf(c)
-	if !ok {
-		s.log.Error("connection on an unknown listener", "local", c.LocalAddr())
+	var pool string
+	switch x := c.Context().(type) {
+	case *dialCtx:
+		return nil, x.bc.onOpen(c, x.gen)
+	case *acceptCtx:
+		pool = x.pool
+	default:
+		// A connection to gnet's private socket (discoverLoops): the loop
+		// is known now.
+		s.loopOf(c.EventLoop())
 		return nil, gnet.Close
 	}
-	pc := s.cfg.Pools[pi]
-	if n := s.clientsNow[pi].Add(1); pc.ClientConnections > 0 && n > int64(pc.ClientConnections) {
-		s.clientsNow[pi].Add(-1)
-		lp.stats.Pools[pi].ClientErr.Inc()
+	lp := s.loopOf(c.EventLoop())
+	lp.adopt(s.topo.Load()) // a pool added by a reload whose task has not run yet
+	lpool := lp.byName[pool]
+	if lpool == nil {
+		return nil, gnet.Close // its pool was removed meanwhile
+	}
+	pc := lpool.pool.Cfg
+	if n := lpool.pool.Clients.Add(1); pc.ClientConnections > 0 && n > int64(pc.ClientConnections) {
+		lpool.pool.Clients.Add(-1)
+		lpool.shard.ClientErr.Inc()
 		return nil, gnet.Close // as twemproxy: over client_connections, refuse
 	}
 	lp.tick()
-	cl := &client{gc: c, lp: lp, lpool: lp.pools[pi], pool: pi, stats: &lp.stats.Pools[pi], open: true, lastActive: lp.now}
+	cl := &client{gc: c, lp: lp, lpool: lpool, clients: lpool.pool.Clients, stats: &lpool.shard.PoolStats, open: true, lastActive: lp.now}
 	lim := pc.Limits
 	cl.lim = clientLimits{
 		maxInflight: lim.MaxInflight,
@@ -364,7 +329,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	switch x := c.Context().(type) {
 	case *client:
 		x.onClose(err)
-		s.clientsNow[x.pool].Add(-1)
+		x.clients.Add(-1)
 		x.lp.flush()
 	case *dialCtx:
 		x.bc.onClose(c, err)
@@ -393,12 +358,13 @@ func (s *Server) infoReply() []byte {
 	b.WriteString("event_loops:" + strconv.Itoa(s.opts.Threads) + "\r\n")
 	b.WriteString("\r\n# Clients\r\n")
 	var total int64
-	for i := range s.clientsNow {
-		total += s.clientsNow[i].Load()
+	pools := s.topo.Load().pools
+	for _, p := range pools {
+		total += p.Clients.Load()
 	}
 	b.WriteString("connected_clients:" + strconv.FormatInt(total, 10) + "\r\n")
 	b.WriteString("\r\n# Pools\r\n")
-	for _, p := range s.pools {
+	for _, p := range pools {
 		b.WriteString(p.Cfg.Name + ":listen=" + p.Cfg.Listen + ",servers=" + strconv.Itoa(len(p.Servers)) +
 			",live=" + strconv.Itoa(p.LiveCount()) + "\r\n")
 	}

@@ -78,13 +78,9 @@ func (s *Server) Stats() Snapshot {
 	now := time.Now()
 	snap := Snapshot{Version: s.opts.Version, Uptime: now.Sub(s.started), Timestamp: now}
 	s.mu.Lock()
-	shards := make([]*worker.Stats, len(s.loopList))
-	for i, lp := range s.loopList {
-		shards[i] = lp.stats
-	}
+	snap.Loops = len(s.loopList)
 	s.mu.Unlock()
-	snap.Loops = len(shards)
-	for pi, p := range s.pools {
+	for _, p := range s.topo.Load().pools {
 		ps := PoolSnapshot{Name: p.Cfg.Name, Servers: make([]ServerSnapshot, len(p.Servers)),
 			Listen: p.Cfg.Listen, Protocol: p.Cfg.Protocol, SlowlogThreshold: p.Cfg.SlowlogThreshold,
 			Latency: make([]ClassLatency, worker.Classes)}
@@ -95,8 +91,9 @@ func (s *Server) Stats() Snapshot {
 			ps.Servers[si] = ServerSnapshot{Name: srv.Name, Addr: srv.Addr, Ejected: srv.Ejected(now.UnixNano()),
 				ServerEjectedAt: srv.EjectedAt(), Failures: srv.Failures(), Down: srv.Down()}
 		}
-		for _, sh := range shards {
-			pst := &sh.Pools[pi]
+		for i := range p.Shards {
+			sh := &p.Shards[i]
+			pst := &sh.PoolStats
 			ps.ClientEOF += pst.ClientEOF.Load()
 			ps.ClientErr += pst.ClientErr.Load()
 			ps.ClientConnections += pst.ClientConnections.Load()
@@ -105,11 +102,13 @@ func (s *Server) Stats() Snapshot {
 			ps.Fragments += pst.Fragments.Load()
 			ps.Requests += pst.Requests.Load()
 			for c := range ps.Latency {
-				sh.Latency[pi][c].AddTo(&ps.Latency[c].Histogram)
+				sh.Latency[c].AddTo(&ps.Latency[c].Histogram)
 			}
-			for si := range p.Servers {
-				sst := &sh.Servers[pi][si]
-				out := &ps.Servers[si]
+		}
+		for si, srv := range p.Servers {
+			out := &ps.Servers[si]
+			for i := range srv.Shards {
+				sst := &srv.Shards[i]
 				out.ServerEOF += sst.ServerEOF.Load()
 				out.ServerErr += sst.ServerErr.Load()
 				out.ServerTimedout += sst.ServerTimedout.Load()

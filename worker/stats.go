@@ -50,32 +50,22 @@ type ServerStats struct {
 	RequestBytes      Counter
 	Responses         Counter
 	ResponseBytes     Counter
-	InQueue           Gauge // requests waiting to be sent or in flight
+	InQueue           Gauge    // requests waiting to be sent or in flight
+	_                 [64]byte // keep shards of different loops off one cache line
 }
 
-// Stats is one loop's shard.
-type Stats struct {
-	Pools   []PoolStats
-	Servers [][]ServerStats    // [pool][server]
-	Latency [][Classes]Latency // [pool][command class]
+// PoolShard is one loop's counters and latency histograms of one pool. A
+// pool has one per loop (backend.Pool.Shards), kept across reloads while
+// the pool keeps its name, so its stats survive a change of its servers.
+type PoolShard struct {
+	PoolStats
+	Latency [Classes]Latency // by command class
 }
 
-// PublishLatency publishes every latency shard of the loop (see
+// PublishLatency publishes the shard's latency histograms (see
 // [Latency.Publish]). Only the owning loop may call it.
-func (s *Stats) PublishLatency() {
-	for i := range s.Latency {
-		for c := range s.Latency[i] {
-			s.Latency[i][c].Publish()
-		}
+func (s *PoolShard) PublishLatency() {
+	for c := range s.Latency {
+		s.Latency[c].Publish()
 	}
-}
-
-// NewStats makes a shard for pools with the given server counts.
-func NewStats(serverCounts ...int) *Stats {
-	s := &Stats{Pools: make([]PoolStats, len(serverCounts)), Servers: make([][]ServerStats, len(serverCounts)),
-		Latency: make([][Classes]Latency, len(serverCounts))}
-	for i, n := range serverCounts {
-		s.Servers[i] = make([]ServerStats, n)
-	}
-	return s
 }

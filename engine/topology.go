@@ -1,0 +1,322 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/ferry-proxy/ferry/backend"
+	"github.com/ferry-proxy/ferry/config"
+)
+
+// Live topology: what a reload changes, and how every loop adopts it.
+//
+// A topology is immutable: a config and its pools. Reload builds the next
+// one off the loops (backend.NextPool keeps the servers, health and stats of
+// what stays), binds the listeners it adds, publishes it, and has every loop
+// adopt it in a task of its own, between callbacks, so a request is routed
+// by one view, never half of each. A loop keeps its pools by name (clients
+// point to them and follow) and its backend connections by server: the
+// connections to servers that stay are kept; those to servers that left
+// drain (their FIFO is answered) and close. Clients of a pool that left get
+// the replies they are owed and are closed, or closed after ReloadGrace.
+type topology struct {
+	cfg       *config.Config
+	pools     []*backend.Pool // in the config's order
+	tickEvery time.Duration   // the loops' tick: a quarter of the smallest pool timeout
+}
+
+func (t *topology) pool(name string) *backend.Pool {
+	for _, p := range t.pools {
+		if p.Cfg.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// buildTopology makes the pools of cfg, following those of prev (nil at
+// start) by name. Nothing that serves changes until the pools are
+// activated.
+func (s *Server) buildTopology(cfg *config.Config, prev *topology) (*topology, error) {
+	t := &topology{cfg: cfg, tickEvery: 50 * time.Millisecond}
+	for _, pc := range cfg.Pools {
+		var before *backend.Pool
+		if prev != nil {
+			before = prev.pool(pc.Name)
+		}
+		p, err := backend.NextPool(pc, s.opts.Threads, before)
+		if err != nil {
+			return nil, err
+		}
+		p.SetLogger(s.log)
+		t.pools = append(t.pools, p)
+		if pc.Timeout > 0 && pc.Timeout/4 < t.tickEvery {
+			t.tickEvery = max(pc.Timeout/4, time.Millisecond)
+		}
+	}
+	return t, nil
+}
+
+// activate makes t's pools the owners of their servers.
+func (t *topology) activate() {
+	for _, p := range t.pools {
+		p.Activate()
+	}
+}
+
+// ReloadResult says what a reload changed, a line per change.
+type ReloadResult struct {
+	Changes []string
+}
+
+// ErrReloadBusy: another reload is being applied.
+var ErrReloadBusy = errors.New("ferry: a reload is already in progress")
+
+// Reload switches the proxy to cfg while it serves: pools added start
+// listening, pools removed stop (their clients get their replies, then a
+// close), pools whose servers or settings changed route each next request
+// by the new ones. cfg must have been validated (config.Parse). On error
+// nothing has changed.
+func (s *Server) Reload(cfg *config.Config) (*ReloadResult, error) {
+	if !s.reloadMu.TryLock() {
+		return nil, ErrReloadBusy
+	}
+	defer s.reloadMu.Unlock()
+	select {
+	case <-s.booted:
+	default:
+		return nil, errors.New("ferry: not serving yet")
+	}
+	if s.serveErr != nil {
+		return nil, errors.New("ferry: not serving")
+	}
+	old := s.topo.Load()
+	next, err := s.buildTopology(cfg, old)
+	if err != nil {
+		return nil, fmt.Errorf("reload: %w", err)
+	}
+	// Bind what is new first: a failure leaves everything as it was.
+	s.mu.Lock()
+	have := s.listeners
+	s.mu.Unlock()
+	added := map[string]*poolListener{}
+	for _, pc := range cfg.Pools {
+		k := listenKey(pc)
+		if have[k] != nil || added[k] != nil {
+			continue
+		}
+		l, err := listen(pc)
+		if err != nil {
+			for _, l := range added {
+				_ = l.ln.Close()
+			}
+			return nil, fmt.Errorf("reload: %w", err)
+		}
+		added[k] = l
+	}
+	res := &ReloadResult{Changes: describeChanges(old, next)}
+
+	// Commit.
+	next.activate()
+	s.topo.Store(next)
+	s.mu.Lock()
+	listeners := map[string]*poolListener{}
+	var closing []*poolListener
+	for _, pc := range cfg.Pools {
+		k := listenKey(pc)
+		l := have[k]
+		if l == nil {
+			l = added[k]
+			go s.acceptLoop(l)
+		}
+		name := pc.Name
+		l.pool.Store(&name)
+		listeners[k] = l
+	}
+	for k, l := range have {
+		if listeners[k] == nil {
+			closing = append(closing, l)
+		}
+	}
+	s.listeners = listeners
+	s.cfg = cfg
+	loops := slices.Clone(s.loopList)
+	s.mu.Unlock()
+	for _, l := range closing {
+		_ = l.ln.Close()
+		<-l.done
+	}
+	// Every loop adopts the new view; wait for them, so that the caller
+	// (POST /reload, a test) sees it applied.
+	var wg sync.WaitGroup
+	for _, lp := range loops {
+		wg.Add(1)
+		task := gnet.RunnableFunc(func(context.Context) error {
+			defer wg.Done()
+			lp.adopt(next)
+			return nil
+		})
+		if err := lp.el.Execute(context.Background(), task); err != nil {
+			wg.Done()
+		}
+	}
+	wg.Wait()
+	// The pools replaced or removed: their probers stop, except for the
+	// servers that moved to the new pools.
+	for _, p := range old.pools {
+		p.Close()
+	}
+	s.reloads.Add(1)
+	return res, nil
+}
+
+// describeChanges lists what differs between two topologies.
+func describeChanges(old, next *topology) []string {
+	var out []string
+	for _, p := range next.pools {
+		o := old.pool(p.Cfg.Name)
+		if o == nil {
+			out = append(out, fmt.Sprintf("pool %s added, listening on %s", p.Cfg.Name, p.Cfg.Listen))
+			continue
+		}
+		if o.Cfg.Listen != p.Cfg.Listen {
+			out = append(out, fmt.Sprintf("pool %s: listen %s -> %s", p.Cfg.Name, o.Cfg.Listen, p.Cfg.Listen))
+		}
+		was := map[*backend.Server]bool{}
+		for _, sv := range o.Servers {
+			was[sv] = true
+		}
+		now := map[*backend.Server]bool{}
+		for _, sv := range p.Servers {
+			now[sv] = true
+			if !was[sv] {
+				out = append(out, fmt.Sprintf("pool %s: server %s (%s) added", p.Cfg.Name, sv.Name, sv.Addr))
+			}
+		}
+		for _, sv := range o.Servers {
+			if !now[sv] {
+				out = append(out, fmt.Sprintf("pool %s: server %s (%s) removed", p.Cfg.Name, sv.Name, sv.Addr))
+			}
+		}
+		if d := config.DiffPool(o.Cfg, p.Cfg); len(d) > 0 {
+			out = append(out, fmt.Sprintf("pool %s: %s changed", p.Cfg.Name, strings.Join(d, ", ")))
+		}
+	}
+	for _, p := range old.pools {
+		if next.pool(p.Cfg.Name) == nil {
+			out = append(out, fmt.Sprintf("pool %s removed", p.Cfg.Name))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "no change")
+	}
+	return out
+}
+
+// adopt switches the loop to t: its pools by name, its connections by
+// server. It runs on the loop, between callbacks (and at the loop's start).
+func (lp *loop) adopt(t *topology) {
+	if lp.topo == t {
+		return
+	}
+	lp.tick()
+	prevPools := lp.byName
+	byName := make(map[string]*loopPool, len(t.pools))
+	pools := make([]*loopPool, 0, len(t.pools))
+	conns := make(map[*backend.Server][]*backendConn, len(lp.conns))
+	for _, p := range t.pools {
+		lpool := prevPools[p.Cfg.Name]
+		if lpool == nil {
+			lpool = &loopPool{}
+		}
+		lpool.pool, lpool.shard, lpool.removed = p, &p.Shards[lp.idx], false
+		lpool.slowlog = int64(p.Cfg.SlowlogThreshold)
+		n := max(p.Cfg.ServerConnections, 1)
+		lpool.conns = make([][]*backendConn, len(p.Servers))
+		for si, sv := range p.Servers {
+			cs := lp.conns[sv]
+			for _, bc := range cs[min(n, len(cs)):] {
+				lp.retire(bc) // server_connections was lowered
+			}
+			cs = cs[:min(n, len(cs))]
+			for len(cs) < n {
+				bc := newBackendConn(lp, lpool, sv)
+				cs = append(cs, bc)
+				if p.Cfg.Preconnect {
+					bc.dial()
+				}
+			}
+			for _, bc := range cs {
+				bc.lpool = lpool
+			}
+			lpool.conns[si] = cs
+			conns[sv] = cs
+		}
+		byName[p.Cfg.Name] = lpool
+		pools = append(pools, lpool)
+	}
+	for sv, cs := range lp.conns {
+		if conns[sv] == nil {
+			for _, bc := range cs {
+				lp.retire(bc) // its server left
+			}
+		}
+	}
+	for name, lpool := range prevPools {
+		if byName[name] == nil {
+			lpool.removed, lpool.removedAt = true, lp.now
+		}
+	}
+	lp.topo, lp.pools, lp.byName, lp.conns = t, pools, byName, conns
+	// Clients of a pool that left: what they are owed, then a close.
+	for i := len(lp.clients) - 1; i >= 0; i-- {
+		if cl := lp.clients[i]; cl.lpool.removed && !cl.closing {
+			cl.closing = true
+			lp.markClient(cl)
+		}
+	}
+	lp.flush()
+}
+
+// retire takes bc out of service: no request is routed to it any more, and
+// it is closed as soon as the requests it carries are answered.
+func (lp *loop) retire(bc *backendConn) {
+	if bc.retiring {
+		return
+	}
+	bc.retiring = true
+	lp.retired = append(lp.retired, bc)
+	bc.closeIfDrained()
+}
+
+// sweepRetired forgets the retired connections that are closed.
+func (lp *loop) sweepRetired() {
+	kept := lp.retired[:0]
+	for _, bc := range lp.retired {
+		bc.closeIfDrained()
+		if bc.state != stateIdle {
+			kept = append(kept, bc)
+		}
+	}
+	clear(lp.retired[len(kept):])
+	lp.retired = kept
+}
+
+// checkRemovedPools closes the clients of removed pools that are still
+// waiting for replies after the grace limit.
+func (lp *loop) checkRemovedPools() {
+	grace := int64(lp.srv.opts.ReloadGrace)
+	for i := len(lp.clients) - 1; i >= 0; i-- {
+		cl := lp.clients[i]
+		if cl.lpool.removed && cl.open && lp.now-cl.lpool.removedAt >= grace {
+			_ = lp.el.Close(cl.gc)
+		}
+	}
+}
