@@ -10,6 +10,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,10 @@ type Options struct {
 	// with its secrets redacted. [Server.SetConfig] replaces it (after a
 	// reload).
 	Config []byte
+	// Reload, when set, serves POST /reload: it reloads the configuration
+	// (from the file or the config source) and returns what changed, or
+	// why nothing did.
+	Reload func(ctx context.Context) (changes []string, err error)
 	// Hostname is the stats JSON's "source"; default os.Hostname().
 	Hostname string
 	// Logger receives accept errors and the like; default slog.Default().
@@ -54,6 +59,7 @@ type Options struct {
 // Server is a running admin HTTP server and/or raw stats listener.
 type Server struct {
 	src      Source
+	reload   func(ctx context.Context) ([]string, error)
 	hostname string
 	log      *slog.Logger
 	config   atomic.Pointer[[]byte] // redacted
@@ -74,7 +80,7 @@ func Start(o Options) (*Server, error) {
 	if o.Source == nil {
 		return nil, errors.New("admin: no stats source")
 	}
-	s := &Server{src: o.Source, hostname: o.Hostname, log: o.Logger,
+	s := &Server{src: o.Source, reload: o.Reload, hostname: o.Hostname, log: o.Logger,
 		closed: make(chan struct{})}
 	if s.hostname == "" {
 		s.hostname, _ = os.Hostname()
@@ -178,6 +184,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /stats", s.handleStats)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /config", s.handleConfig)
+	mux.HandleFunc("POST /reload", s.handleReload)
 	// pprof on this mux only; importing net/http/pprof also registers on
 	// http.DefaultServeMux, which ferry never serves.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -207,6 +214,31 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) handleConfig(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write(*s.config.Load())
+}
+
+// reloadReply is POST /reload's answer.
+type reloadReply struct {
+	OK      bool     `json:"ok"`
+	Changes []string `json:"changes,omitempty"` // what the reload changed, a line each
+	Error   string   `json:"error,omitempty"`   // why nothing changed
+}
+
+// handleReload reloads the configuration: 200 with what changed, or 422
+// with the errors (the file's, with line numbers) and nothing changed.
+func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if s.reload == nil {
+		w.WriteHeader(http.StatusNotImplemented)
+		_ = json.NewEncoder(w).Encode(reloadReply{Error: "reload is not available"})
+		return
+	}
+	changes, err := s.reload(r.Context())
+	if err != nil {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_ = json.NewEncoder(w).Encode(reloadReply{Error: err.Error()})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(reloadReply{OK: true, Changes: changes})
 }
 
 // serveStatsPort is twemproxy's stats listener: every connection gets one

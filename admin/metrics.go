@@ -114,6 +114,8 @@ var (
 			"(redis: read, write, multi, other; memcache: get, set, delete, other). As of each event loop's last tick (50 ms).",
 		[]string{"pool", "class"}, nil)
 	gcCyclesDesc = prometheus.NewDesc("go_gc_cycles_total", "Completed GC cycles.", nil, nil)
+	reloadsDesc  = prometheus.NewDesc("ferry_config_reloads_total",
+		"Configuration reloads: applied (result=ok), or refused with nothing changed (result=failed).", []string{"result"}, nil)
 )
 
 func b2f(v bool) float64 {
@@ -127,7 +129,7 @@ func b2f(v bool) float64 {
 type collector struct{ src Source }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{buildInfoDesc, uptimeDesc, loopsDesc, clientsDesc, acceptedDesc, latencyDesc, gcCyclesDesc} {
+	for _, d := range []*prometheus.Desc{buildInfoDesc, uptimeDesc, loopsDesc, clientsDesc, acceptedDesc, latencyDesc, gcCyclesDesc, reloadsDesc} {
 		ch <- d
 	}
 	for _, m := range poolMetrics {
@@ -145,6 +147,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(loopsDesc, prometheus.GaugeValue, float64(snap.Loops))
 	ch <- prometheus.MustNewConstMetric(clientsDesc, prometheus.GaugeValue, float64(snap.CurrConnections))
 	ch <- prometheus.MustNewConstMetric(acceptedDesc, prometheus.CounterValue, float64(snap.TotalConnections))
+	ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(snap.Reloads), "ok")
+	ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(snap.ReloadFailures), "failed")
 	for i := range snap.Pools {
 		p := &snap.Pools[i]
 		for _, m := range poolMetrics {

@@ -54,6 +54,9 @@ type Server struct {
 	topo     atomic.Pointer[topology] // what the loops route by (topology.go)
 	reloadMu sync.Mutex               // one reload at a time
 	reloads  atomic.Uint64
+	// reloadFailures counts reloads refused, here or before (a file that
+	// does not parse: CountReloadFailure).
+	reloadFailures atomic.Uint64
 
 	internal   string                   // gnet's private socket, to learn the loops (listen.go)
 	listeners  map[string]*poolListener // by listenKey (under mu)
@@ -190,8 +193,9 @@ func (s *Server) Pools() []*backend.Pool { return s.topo.Load().pools }
 // Config returns the configuration being served now.
 func (s *Server) Config() *config.Config { return s.topo.Load().cfg }
 
-// Reloads counts the reloads applied.
-func (s *Server) Reloads() uint64 { return s.reloads.Load() }
+// CountReloadFailure counts a reload refused before it reached Reload (its
+// file did not parse), for the stats; Reload counts its own.
+func (s *Server) CountReloadFailure() { s.reloadFailures.Add(1) }
 
 // OnBoot records the engine; loops start right after it returns.
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {

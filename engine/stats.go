@@ -69,6 +69,8 @@ type Snapshot struct {
 	Loops            int
 	CurrConnections  int64 // client connections now, all pools
 	TotalConnections uint64
+	Reloads          uint64 // configuration reloads applied
+	ReloadFailures   uint64 // reloads refused (invalid file, address taken, ...): nothing changed
 	Pools            []PoolSnapshot
 }
 
@@ -76,7 +78,8 @@ type Snapshot struct {
 // snapshot as a whole is not a single instant (twemproxy's is not either).
 func (s *Server) Stats() Snapshot {
 	now := time.Now()
-	snap := Snapshot{Version: s.opts.Version, Uptime: now.Sub(s.started), Timestamp: now}
+	snap := Snapshot{Version: s.opts.Version, Uptime: now.Sub(s.started), Timestamp: now,
+		Reloads: s.reloads.Load(), ReloadFailures: s.reloadFailures.Load()}
 	s.mu.Lock()
 	snap.Loops = len(s.loopList)
 	s.mu.Unlock()

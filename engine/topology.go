@@ -86,9 +86,23 @@ var ErrReloadBusy = errors.New("ferry: a reload is already in progress")
 // nothing has changed.
 func (s *Server) Reload(cfg *config.Config) (*ReloadResult, error) {
 	if !s.reloadMu.TryLock() {
+		s.reloadFailures.Add(1)
 		return nil, ErrReloadBusy
 	}
 	defer s.reloadMu.Unlock()
+	res, err := s.reload(cfg)
+	if err != nil {
+		s.reloadFailures.Add(1)
+		return nil, err
+	}
+	s.reloads.Add(1)
+	for _, c := range res.Changes {
+		s.log.Info("reload: " + c)
+	}
+	return res, nil
+}
+
+func (s *Server) reload(cfg *config.Config) (*ReloadResult, error) {
 	select {
 	case <-s.booted:
 	default:
@@ -173,7 +187,6 @@ func (s *Server) Reload(cfg *config.Config) (*ReloadResult, error) {
 	for _, p := range old.pools {
 		p.Close()
 	}
-	s.reloads.Add(1)
 	return res, nil
 }
 
@@ -189,6 +202,7 @@ func describeChanges(old, next *topology) []string {
 		if o.Cfg.Listen != p.Cfg.Listen {
 			out = append(out, fmt.Sprintf("pool %s: listen %s -> %s", p.Cfg.Name, o.Cfg.Listen, p.Cfg.Listen))
 		}
+		before := len(out)
 		was := map[*backend.Server]bool{}
 		for _, sv := range o.Servers {
 			was[sv] = true
@@ -204,6 +218,9 @@ func describeChanges(old, next *topology) []string {
 			if !now[sv] {
 				out = append(out, fmt.Sprintf("pool %s: server %s (%s) removed", p.Cfg.Name, sv.Name, sv.Addr))
 			}
+		}
+		if len(out) == before && !config.SameServers(o.Cfg, p.Cfg) {
+			out = append(out, fmt.Sprintf("pool %s: servers' weights or order changed", p.Cfg.Name))
 		}
 		if d := config.DiffPool(o.Cfg, p.Cfg); len(d) > 0 {
 			out = append(out, fmt.Sprintf("pool %s: %s changed", p.Cfg.Name, strings.Join(d, ", ")))

@@ -18,7 +18,8 @@ import (
 // skipped with one warning. twemproxy has no admin server, so a host
 // running one nutcracker per pool group, each with its own -s, must be
 // able to run as many ferrys from the same command lines.
-func startAdmin(o *options, src admin.Source, confText []byte, log *slog.Logger) (*admin.Server, error) {
+func startAdmin(o *options, src admin.Source, confText []byte, log *slog.Logger,
+	reload func(context.Context) ([]string, error)) (*admin.Server, error) {
 	statsAddr := ""
 	if o.statsPort != 0 {
 		statsAddr = net.JoinHostPort(o.statsAddr, strconv.Itoa(o.statsPort))
@@ -28,6 +29,7 @@ func startAdmin(o *options, src admin.Source, confText []byte, log *slog.Logger)
 		StatsAddr: statsAddr,
 		Source:    src,
 		Config:    confText,
+		Reload:    reload,
 		Logger:    log,
 	}
 	adm, err := admin.Start(ao)

@@ -6,6 +6,9 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"time"
+
+	"github.com/ferry-proxy/ferry/engine"
 )
 
 type options struct {
@@ -15,6 +18,7 @@ type options struct {
 	verbose, threads          int
 	lockOSThread, cpuAffinity bool
 	maxBuffered               int64
+	reloadGrace               time.Duration
 	adminAddr, statsAddr      string
 	statsPort, statsInterval  int
 	mbufSize                  int
@@ -69,6 +73,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.lockOSThread, "lock-os-thread", false, "")
 	fs.BoolVar(&o.cpuAffinity, "cpu-affinity", false, "")
 	fs.Int64Var(&o.maxBuffered, "max-buffered-bytes", 1<<30, "")
+	fs.DurationVar(&o.reloadGrace, "reload-grace", engine.DefaultReloadGrace, "")
 	fs.StringVar(&o.adminAddr, "admin", defaultAdminAddr, "")
 	intFlag(&o.statsPort, "s", "stats-port", defaultStatsPort)
 	strFlag(&o.statsAddr, "a", "stats-addr", defaultStatsAddr)
@@ -101,6 +106,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.maxBuffered < 0 {
 		return nil, fmt.Errorf("--max-buffered-bytes must be 0 (no cap) or more, got %d", o.maxBuffered)
+	}
+	if o.reloadGrace <= 0 {
+		return nil, fmt.Errorf("--reload-grace must be more than 0, got %v", o.reloadGrace)
 	}
 	if o.statsPort < 0 || o.statsPort > 65535 {
 		return nil, fmt.Errorf("--stats-port must be 0 (off) to 65535, got %d", o.statsPort)

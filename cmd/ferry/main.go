@@ -62,12 +62,15 @@ Options (nutcracker's flags work as in nutcracker, bundled too: -dt, -v6):
                             (unparsed input + unsent output, default 1073741824 =
                             1 GiB; 0 = no cap). Over it ferry parses nothing new
                             and closes the clients holding the most
+      --reload-grace D      how long the clients of a pool removed by a reload
+                            may wait for the replies they are owed before they
+                            are closed (default 30s; e.g. 500ms, 2m)
       --admin ADDR          admin HTTP server address (default 127.0.0.1:22223;
                             "" or "off" disables it). It serves / (a status
                             page: pools, servers, rates, latency), /metrics
                             (Prometheus, with latency histograms), /stats
                             (twemproxy's JSON), /healthz, /config (the running
-                            configuration, secrets redacted) and
+                            configuration, secrets redacted), POST /reload and
                             /debug/pprof/. When the default is taken (another
                             ferry on this host), ferry starts without it and
                             warns once; an address given with --admin that
@@ -84,10 +87,14 @@ Options (nutcracker's flags work as in nutcracker, bundled too: -dt, -v6):
                             request for them, so they are always current
 
 Signals (each is logged by name): SIGTERM and SIGINT stop ferry (open
-connections are closed); SIGHUP reopens the log file (it does not reload
-the configuration yet); SIGTTIN / SIGTTOU raise / lower the log level;
-SIGUSR1 and SIGUSR2 are logged, no action yet; SIGSEGV is logged with every
-goroutine's stack and the process then dies by SIGSEGV, as a crash.
+connections are closed); SIGHUP reopens the log file and reloads the
+configuration; SIGUSR1 reloads the configuration; SIGTTIN / SIGTTOU raise /
+lower the log level; SIGUSR2 is logged, no action; SIGSEGV is logged with
+every goroutine's stack and the process then dies by SIGSEGV, as a crash.
+A reload re-reads the -c file and applies it while serving: client
+connections are kept, pools added listen, pools removed stop, changed
+servers take the next requests; a file that is invalid changes nothing
+(the error, with file:line, is logged).
 
 Exit status: 0 on success, 1 on a bad flag, a bad or missing configuration
 or a start failure (including a stats address, or an admin address given
@@ -181,8 +188,8 @@ func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, re
 
 	srv, err := engine.New(cfg, engine.Options{
 		Threads: o.threads, LockOSThread: o.lockOSThread, CPUAffinity: o.cpuAffinity,
-		MaxBufferedBytes: o.maxBuffered,
-		Version:          version, Logger: log,
+		MaxBufferedBytes: o.maxBuffered, ReloadGrace: o.reloadGrace,
+		Version: version, Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
@@ -204,7 +211,10 @@ func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, re
 		log.Info("pool listening", "pool", p.Name, "listen", p.Listen, "servers", len(p.Servers), "threads", o.threads)
 	}
 
-	adm, err := startAdmin(o, srv, confText, log)
+	rl := &reloader{srv: srv, path: o.confFile, log: log}
+	adm, err := startAdmin(o, srv, confText, log, func(ctx context.Context) ([]string, error) {
+		return rl.reloadFile(ctx, "POST /reload")
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry: cannot start: %v\n", err)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -214,9 +224,14 @@ func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, re
 	}
 	defer stopAdmin(adm, log)
 
+	rl.adm = adm
 	sh := &signalHandler{
 		log: log, level: level, logFile: logFile, out: logOut,
 		sigLog: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.Level(math.MinInt)})),
+		reload: func(ctx context.Context, trigger string) error {
+			_, err := rl.reloadFile(ctx, trigger)
+			return err
+		},
 	}
 	log.Info("ferry started", "version", version, "pid", os.Getpid(), "conf", o.confFile, "daemon", report != nil)
 	if report != nil {

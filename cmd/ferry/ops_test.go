@@ -584,7 +584,7 @@ func TestSignalsLoggedByName(t *testing.T) {
 	}
 	assert.True(t, fileContains(logFile, "down logging level\" signo=22 level=ERROR"))
 	require.NoError(t, p.Signal(syscall.SIGUSR1))
-	waitLog(t, logFile, `msg="signal SIGUSR1 received, no action: configuration reload is not built yet" signo=10`)
+	waitLog(t, logFile, `msg="signal SIGUSR1 received, reloading configuration" signo=10`)
 	reply, err := testutil.RedisDo(loop(listen), "PING")
 	require.NoError(t, err, "still serving after the signals")
 	assert.Equal(t, "+PONG\r\n", string(reply))

@@ -36,10 +36,9 @@ type signalHandler struct {
 	logFile *reopenFile // nil when logging to stderr
 	out     io.Writer   // the log's output, for the stacks of a SIGSEGV
 
-	// reload is where configuration reload plugs in (SIGHUP after the log
-	// reopen, and SIGUSR1), for the live-topology issue: it builds and
-	// validates the new topology off the loops and hands it over, changing
-	// nothing when validation fails. nil until then.
+	// reload reloads the configuration (SIGHUP after the log reopen, and
+	// SIGUSR1): it validates the new file in full and applies it, changing
+	// nothing when it fails.
 	reload func(ctx context.Context, trigger string) error
 }
 
@@ -62,7 +61,7 @@ func (h *signalHandler) handle(sig os.Signal) (stop bool) {
 		h.level.Set(max(slog.LevelDebug, min(slog.LevelError, l)))
 		say(action, "level", h.level.Level().String())
 	case syscall.SIGHUP:
-		say(", reopening log file")
+		say(", reopening log file") // the reload logs its own outcome
 		if h.logFile != nil {
 			if err := h.logFile.Reopen(); err != nil {
 				h.log.Error("reopen log file", "file", h.logFile.path, "err", err)
@@ -70,10 +69,6 @@ func (h *signalHandler) handle(sig os.Signal) (stop bool) {
 		}
 		h.reloadConfig(name)
 	case syscall.SIGUSR1:
-		if h.reload == nil {
-			say(", no action: configuration reload is not built yet")
-			return false
-		}
 		say(", reloading configuration")
 		h.reloadConfig(name)
 	case syscall.SIGUSR2:
