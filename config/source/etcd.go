@@ -36,6 +36,11 @@ type Etcd struct {
 	raw     []byte // its value
 	rev     int64  // the revision that made this state
 
+	// unreachableSince is when a Load last found etcd unreachable (zero
+	// once a read succeeds), so that Watch logs the recovery of an outage
+	// that began before it ran (ferry started from its -c file).
+	unreachableSince time.Time
+
 	failedReads atomic.Int64 // reads by Watch that failed (for tests)
 }
 
@@ -95,6 +100,14 @@ func (e *Etcd) notFound() error {
 // Load reads the key and validates its value.
 func (e *Etcd) Load(ctx context.Context) (*config.Config, []byte, error) {
 	resp, err := e.get(ctx)
+	e.mu.Lock()
+	switch {
+	case err != nil && e.unreachableSince.IsZero():
+		e.unreachableSince = time.Now()
+	case err == nil:
+		e.unreachableSince = time.Time{}
+	}
+	e.mu.Unlock()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,13 +171,22 @@ func (e *Etcd) deliver(present bool, raw []byte, fn func(*config.Config, []byte,
 // after failures logs the recovery and delivers what changed meanwhile. A
 // watch that breaks (etcd restarted, the revision compacted, leader lost)
 // is dropped and the key re-read at once.
-func (e *Etcd) Watch(ctx context.Context, fn func(*config.Config, []byte, error)) {
+func (e *Etcd) Watch(ctx context.Context, log *slog.Logger, fn func(*config.Config, []byte, error)) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var (
 		wch     clientv3.WatchChan
 		wcancel context.CancelFunc = func() {}
-		out                        = outage{log: e.o.Logger, every: e.o.LogEvery, name: e.name}
+		out                        = outage{log: log, every: e.o.LogEvery, name: e.name}
 		retry                      = e.o.ProbeInterval / 10
 	)
+	e.mu.Lock()
+	if since := e.unreachableSince; !since.IsZero() {
+		// The caller reported the failed Load; Watch reports the rest.
+		out.failures, out.since, out.logged = 1, since, since
+	}
+	e.mu.Unlock()
 	stopWatch := func() { wcancel(); wcancel, wch = func() {}, nil }
 	defer stopWatch()
 	timer := time.NewTimer(0)
@@ -179,7 +201,7 @@ func (e *Etcd) Watch(ctx context.Context, fn func(*config.Config, []byte, error)
 				if err := wr.Err(); err != nil {
 					reason = err.Error()
 				}
-				e.o.Logger.Info("config source: watch broken, re-reading the key", "source", e.name, "reason", reason)
+				log.Info("config source: watch broken, re-reading the key", "source", e.name, "reason", reason)
 				stopWatch()
 				timer.Reset(0)
 				continue

@@ -77,9 +77,8 @@ type watcher struct {
 	logs *syncBuf
 }
 
-func testOptions(logs *syncBuf) Options {
+func testOptions() Options {
 	return Options{
-		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		RequestTimeout: 500 * time.Millisecond,
 		ProbeInterval:  200 * time.Millisecond,
 		MaxBackoff:     300 * time.Millisecond,
@@ -90,7 +89,7 @@ func testOptions(logs *syncBuf) Options {
 func newSource(t *testing.T, endpoints ...string) (*Etcd, *syncBuf) {
 	t.Helper()
 	logs := &syncBuf{}
-	src, err := NewEtcd(endpoints, testKey, testOptions(logs))
+	src, err := NewEtcd(endpoints, testKey, testOptions())
 	require.NoError(t, err)
 	t.Cleanup(func() { src.Close() })
 	return src, logs
@@ -103,7 +102,7 @@ func startWatch(t *testing.T, src Source, logs *syncBuf) *watcher {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		src.Watch(ctx, func(cfg *config.Config, raw []byte, err error) { w.ch <- delivery{cfg, string(raw), err} })
+		src.Watch(ctx, slog.New(slog.NewTextHandler(logs, nil)), func(cfg *config.Config, raw []byte, err error) { w.ch <- delivery{cfg, string(raw), err} })
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return w
@@ -254,11 +253,14 @@ func TestEtcdDownAtStartThenUp(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second)
 
 	w := startWatch(t, src, logs)
-	waitFor(t, "the outage to be logged", 10*time.Second, func() bool {
-		return strings.Contains(logs.String(), "config source unreachable")
-	})
+	waitFor(t, "a failed read", 10*time.Second, func() bool { return src.failedReads.Load() >= 1 })
 	etcd.Restart(t)
 	require.Equal(t, 2, nservers(t, w.next(t)))
+	// The failed Load was the caller's to report; Watch logs the rest.
+	waitFor(t, "the recovery to be logged", 10*time.Second, func() bool {
+		return strings.Contains(logs.String(), "config source reachable again")
+	})
+	require.NotContains(t, logs.String(), "config source unreachable")
 	put(t, etcd.Endpoint, yamlFor(3))
 	require.Equal(t, 3, nservers(t, w.next(t)))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 
 	"github.com/ferry-proxy/ferry/config"
@@ -35,7 +36,7 @@ func (f File) Load(context.Context) (*config.Config, []byte, error) {
 }
 
 // Watch delivers nothing (see File) and returns when ctx is done.
-func (f File) Watch(ctx context.Context, _ func(*config.Config, []byte, error)) {
+func (f File) Watch(ctx context.Context, _ *slog.Logger, _ func(*config.Config, []byte, error)) {
 	<-ctx.Done()
 }
 

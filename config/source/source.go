@@ -40,8 +40,9 @@ type Source interface {
 	// Watch calls fn for each change after the last Load (or, if Load never
 	// succeeded, once the store can be read), until ctx is done; it blocks
 	// until then. cfg is nil when err is set. fn runs on Watch's goroutine:
-	// a slow fn delays the next change, it loses none.
-	Watch(ctx context.Context, fn func(cfg *config.Config, raw []byte, err error))
+	// a slow fn delays the next change, it loses none. log receives the
+	// store's failures (rate-limited) and recoveries.
+	Watch(ctx context.Context, log *slog.Logger, fn func(cfg *config.Config, raw []byte, err error))
 	// Close releases the source's connections; Watch must have returned.
 	Close() error
 }
@@ -54,9 +55,6 @@ var (
 
 // Options tune an etcd source; the zero value gives the defaults.
 type Options struct {
-	// Logger receives the watch's failures (rate-limited) and recoveries.
-	// Default: discard.
-	Logger *slog.Logger
 	// RequestTimeout bounds one read of the key. Default 3s.
 	RequestTimeout time.Duration
 	// ProbeInterval is how often a watching source checks that etcd
@@ -72,9 +70,6 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 3 * time.Second
 	}
