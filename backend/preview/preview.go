@@ -69,7 +69,7 @@ func Compare(prev, next *config.Config, samples int) ([]Pool, error) {
 		op := prev.Pool(np.Name)
 		if op == nil {
 			out = append(out, Pool{Name: np.Name, Change: Added, Details: []string{
-				fmt.Sprintf("listen %s, %d servers", np.Listen, len(np.Servers)),
+				fmt.Sprintf("listen %s, %s", np.Listen, plural(len(np.Servers), "server")),
 			}})
 			continue
 		}
@@ -122,6 +122,13 @@ func comparePool(op, np *config.Pool, samples int) (Pool, error) {
 	}
 	p.Sampled, p.Moved = samples, moved
 	return p, nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }
 
 func listenText(p *config.Pool) string {

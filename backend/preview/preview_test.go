@@ -154,7 +154,7 @@ fresh:
 	require.Regexp(t, `^pool alpha: listen 127.0.0.1:22121 -> 127.0.0.1:22131, server r1 address 127.0.0.1:6379 -> 127.0.0.1:6389, `+
 		`hash_tag "" -> "\{\}", timeout 100ms -> 250ms, redis_auth changed; (4\d|5\d)\.\d% of keys move \(sampled 1000 keys\)$`, lines[0])
 	require.Regexp(t, `^pool beta: server 127.0.0.1:11214 \(weight 3\) added, server 127.0.0.1:11212 \(weight 1\) removed; \d+\.\d% of keys move \(sampled 1000 keys\)$`, lines[1])
-	require.Equal(t, "pool fresh: added (listen 127.0.0.1:22124, 1 servers)", lines[2])
+	require.Equal(t, "pool fresh: added (listen 127.0.0.1:22124, 1 server)", lines[2])
 	require.Equal(t, "pool gone: removed (stops listening on 127.0.0.1:22123)", lines[3])
 }
 
