@@ -38,7 +38,7 @@ const (
 type Pool struct {
 	Name    string
 	Change  Change
-	Details []string // what differs: listen, servers, then the other keys in twemproxy's order
+	Details []string // what differs: listen, servers, then the other keys (config.DiffPool's order)
 
 	// Placement, for a pool in both configurations with deterministic
 	// distributions on both sides (Sampled > 0).
@@ -95,18 +95,11 @@ func comparePool(op, np *config.Pool, samples int) (Pool, error) {
 		p.Details = append(p.Details, fmt.Sprintf("listen %s -> %s", listenText(op), listenText(np)))
 	}
 	p.Details = append(p.Details, serverChanges(op.Servers, np.Servers)...)
-	for _, k := range keys {
-		if k.value == nil {
-			continue
-		}
-		a, b := k.value(op), k.value(np)
-		if a == b {
-			continue
-		}
-		if k.secret {
-			p.Details = append(p.Details, k.name+" changed")
+	for _, k := range config.DiffPool(op, np) {
+		if show, ok := display[k]; ok && k != "redis_auth" {
+			p.Details = append(p.Details, fmt.Sprintf("%s %s -> %s", k, show(op), show(np)))
 		} else {
-			p.Details = append(p.Details, fmt.Sprintf("%s %s -> %s", k.name, a, b))
+			p.Details = append(p.Details, k+" changed")
 		}
 	}
 	if len(p.Details) > 0 {
@@ -203,12 +196,12 @@ func newSampleRNG() *rand.PCG { return rand.NewPCG(0x666572727970, 0x72657669657
 // routing under both pools and counts those whose server differs: another
 // server, or the same name at another address (its data is not there).
 func movedKeys(op, np *config.Pool, samples int) (int, error) {
-	before, err := backend.NewPool(op)
+	before, err := backend.NewPool(op, 1)
 	if err != nil {
 		return 0, fmt.Errorf("pool %q in the current configuration: %w", op.Name, err)
 	}
 	defer before.Close()
-	after, err := backend.NewPool(np)
+	after, err := backend.NewPool(np, 1)
 	if err != nil {
 		return 0, fmt.Errorf("pool %q in the new configuration: %w", np.Name, err)
 	}
@@ -219,7 +212,7 @@ func movedKeys(op, np *config.Pool, samples int) (int, error) {
 	for range samples {
 		key = SampleKey(key[:0], rng)
 		a, b := before.Servers[before.Pick(key)], after.Servers[after.Pick(key)]
-		if a.Name != b.Name || a.Addr != b.Addr || a.Network != b.Network {
+		if backend.Identity(a.Network, a.Addr, a.Name) != backend.Identity(b.Network, b.Addr, b.Name) {
 			moved++
 		}
 	}
@@ -257,42 +250,32 @@ func Write(w io.Writer, pools []Pool) error {
 	return nil
 }
 
-// key is one pool key compared by value. A nil value means the key is
-// compared elsewhere (listen, servers) or through another (redis is
-// protocol). A test checks that every key config accepts is listed.
-type key struct {
-	name   string
-	value  func(*config.Pool) string
-	secret bool // say that it changed, not the values
+// display shows a key's value in a pool, for the keys config.DiffPool
+// reports; a key without one (and redis_auth, a secret) is said to have
+// changed, without values. A test checks that every key has one.
+var display = map[string]func(*config.Pool) string{
+	"protocol":             func(p *config.Pool) string { return p.Protocol },
+	"hash":                 func(p *config.Pool) string { return p.Hash },
+	"hash_tag":             func(p *config.Pool) string { return strconv.Quote(p.HashTag) },
+	"distribution":         func(p *config.Pool) string { return p.Distribution },
+	"timeout":              func(p *config.Pool) string { return ms(p.Timeout) },
+	"backlog":              func(p *config.Pool) string { return strconv.Itoa(p.Backlog) },
+	"client_connections":   func(p *config.Pool) string { return strconv.Itoa(p.ClientConnections) },
+	"tcpkeepalive":         func(p *config.Pool) string { return strconv.FormatBool(p.TCPKeepalive) },
+	"reuseport":            func(p *config.Pool) string { return strconv.FormatBool(p.ReusePort) },
+	"redis_db":             func(p *config.Pool) string { return strconv.Itoa(p.RedisDB) },
+	"preconnect":           func(p *config.Pool) string { return strconv.FormatBool(p.Preconnect) },
+	"auto_eject_hosts":     func(p *config.Pool) string { return strconv.FormatBool(p.AutoEjectHosts) },
+	"server_connections":   func(p *config.Pool) string { return strconv.Itoa(p.ServerConnections) },
+	"server_retry_timeout": func(p *config.Pool) string { return ms(p.ServerRetryTimeout) },
+	"server_failure_limit": func(p *config.Pool) string { return strconv.Itoa(p.ServerFailureLimit) },
+	"max_request_bytes":    func(p *config.Pool) string { return strconv.FormatInt(p.Limits.MaxRequestBytes, 10) },
+	"max_inflight":         func(p *config.Pool) string { return strconv.Itoa(p.Limits.MaxInflight) },
+	"max_output_bytes":     func(p *config.Pool) string { return strconv.FormatInt(p.Limits.MaxOutputBytes, 10) },
+	"client_idle_timeout":  func(p *config.Pool) string { return ms(p.Limits.ClientIdleTimeout) },
+	"max_multibulk_len":    func(p *config.Pool) string { return strconv.Itoa(p.Limits.MaxArrayLen) },
+	"max_value_bytes":      func(p *config.Pool) string { return strconv.Itoa(p.Limits.MaxValueBytes) },
+	"slowlog_threshold_ms": func(p *config.Pool) string { return ms(p.SlowlogThreshold) },
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + "ms" }
-
-var keys = []key{
-	{name: "listen"},
-	{name: "servers"},
-	{name: "redis"},
-	{name: "protocol", value: func(p *config.Pool) string { return p.Protocol }},
-	{name: "hash", value: func(p *config.Pool) string { return p.Hash }},
-	{name: "hash_tag", value: func(p *config.Pool) string { return strconv.Quote(p.HashTag) }},
-	{name: "distribution", value: func(p *config.Pool) string { return p.Distribution }},
-	{name: "timeout", value: func(p *config.Pool) string { return ms(p.Timeout) }},
-	{name: "backlog", value: func(p *config.Pool) string { return strconv.Itoa(p.Backlog) }},
-	{name: "client_connections", value: func(p *config.Pool) string { return strconv.Itoa(p.ClientConnections) }},
-	{name: "tcpkeepalive", value: func(p *config.Pool) string { return strconv.FormatBool(p.TCPKeepalive) }},
-	{name: "reuseport", value: func(p *config.Pool) string { return strconv.FormatBool(p.ReusePort) }},
-	{name: "redis_auth", value: func(p *config.Pool) string { return p.RedisAuth }, secret: true},
-	{name: "redis_db", value: func(p *config.Pool) string { return strconv.Itoa(p.RedisDB) }},
-	{name: "preconnect", value: func(p *config.Pool) string { return strconv.FormatBool(p.Preconnect) }},
-	{name: "auto_eject_hosts", value: func(p *config.Pool) string { return strconv.FormatBool(p.AutoEjectHosts) }},
-	{name: "server_connections", value: func(p *config.Pool) string { return strconv.Itoa(p.ServerConnections) }},
-	{name: "server_retry_timeout", value: func(p *config.Pool) string { return ms(p.ServerRetryTimeout) }},
-	{name: "server_failure_limit", value: func(p *config.Pool) string { return strconv.Itoa(p.ServerFailureLimit) }},
-	{name: "max_request_bytes", value: func(p *config.Pool) string { return strconv.FormatInt(p.Limits.MaxRequestBytes, 10) }},
-	{name: "max_inflight", value: func(p *config.Pool) string { return strconv.Itoa(p.Limits.MaxInflight) }},
-	{name: "max_output_bytes", value: func(p *config.Pool) string { return strconv.FormatInt(p.Limits.MaxOutputBytes, 10) }},
-	{name: "client_idle_timeout", value: func(p *config.Pool) string { return ms(p.Limits.ClientIdleTimeout) }},
-	{name: "max_multibulk_len", value: func(p *config.Pool) string { return strconv.Itoa(p.Limits.MaxArrayLen) }},
-	{name: "max_value_bytes", value: func(p *config.Pool) string { return strconv.Itoa(p.Limits.MaxValueBytes) }},
-	{name: "slowlog_threshold_ms", value: func(p *config.Pool) string { return ms(p.SlowlogThreshold) }},
-}

@@ -41,7 +41,21 @@ type Etcd struct {
 	// that began before it ran (ferry started from its -c file).
 	unreachableSince time.Time
 
-	failedReads atomic.Int64 // reads by Watch that failed (for tests)
+	refresh     chan struct{} // Refresh asks Watch for a read now
+	reads       atomic.Int64  // reads by Watch (for tests)
+	failedReads atomic.Int64  // of which failed
+}
+
+// Refresh makes a running Watch read the key now rather than at its next
+// probe, and deliver it if it changed: a reload asked for by a signal or
+// POST /reload goes through Watch, so every configuration reaches the
+// caller from one goroutine, in order. Without a running Watch it does
+// nothing (call Load).
+func (e *Etcd) Refresh() {
+	select {
+	case e.refresh <- struct{}{}:
+	default:
+	}
 }
 
 // NewEtcd returns the source for key on the etcd cluster reachable at
@@ -72,7 +86,7 @@ func NewEtcd(endpoints []string, key string, o Options) (*Etcd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd:%s: client for %s: %w", key, strings.Join(endpoints, ","), err)
 	}
-	return &Etcd{name: "etcd:" + key, key: key, endpoints: endpoints, o: o, cli: cli}, nil
+	return &Etcd{name: "etcd:" + key, key: key, endpoints: endpoints, o: o, cli: cli, refresh: make(chan struct{}, 1)}, nil
 }
 
 // Name is "etcd:/KEY".
@@ -112,11 +126,11 @@ func (e *Etcd) Load(ctx context.Context) (*config.Config, []byte, error) {
 		return nil, nil, err
 	}
 	if len(resp.Kvs) == 0 {
-		e.record(false, nil, resp.Header.Revision)
+		e.observe(false, nil, resp.Header.Revision, resp.Header.Revision)
 		return nil, nil, e.notFound()
 	}
 	kv := resp.Kvs[0]
-	e.record(true, kv.Value, kv.ModRevision)
+	e.observe(true, kv.Value, kv.ModRevision, resp.Header.Revision)
 	cfg, err := config.Parse(e.name, kv.Value)
 	if err != nil {
 		return nil, kv.Value, err
@@ -124,21 +138,18 @@ func (e *Etcd) Load(ctx context.Context) (*config.Config, []byte, error) {
 	return cfg, kv.Value, nil
 }
 
-func (e *Etcd) record(present bool, raw []byte, rev int64) {
+// observe takes a state of the key, made at revision rev, and reports
+// whether it differs from the last one seen, recording it. storeRev is the
+// store's revision when the state was read (0 for a watch event). A state
+// older than the last one seen is ignored (an event queued behind a read,
+// a read that raced a newer one), unless the store's revision is itself
+// behind the last one seen: its history restarted (a new data directory),
+// and its state is taken as it is.
+func (e *Etcd) observe(present bool, raw []byte, rev, storeRev int64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.seen, e.present, e.raw, e.rev = true, present, raw, rev
-}
-
-// observe takes a state of the key and reports whether it differs from the
-// last one seen, recording it. A state read with Get (authoritative) is
-// taken whatever its revision, so a store whose history restarted (a new
-// data directory) is followed too; one from a watch event only when it is
-// newer than the last, so an event queued behind a Get cannot go back.
-func (e *Etcd) observe(present bool, raw []byte, rev int64, fromGet bool) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.seen && !fromGet && rev <= e.rev {
+	restarted := storeRev > 0 && storeRev < e.rev
+	if e.seen && rev < e.rev && !restarted {
 		return false
 	}
 	changed := !e.seen || present != e.present || !bytes.Equal(raw, e.raw)
@@ -212,11 +223,14 @@ func (e *Etcd) Watch(ctx context.Context, log *slog.Logger, fn func(*config.Conf
 				if present {
 					raw = ev.Kv.Value
 				}
-				if e.observe(present, raw, ev.Kv.ModRevision, false) {
+				if e.observe(present, raw, ev.Kv.ModRevision, 0) {
 					e.deliver(present, raw, fn)
 				}
 			}
+		case <-e.refresh:
+			timer.Reset(0)
 		case <-timer.C:
+			e.reads.Add(1)
 			resp, err := e.get(ctx)
 			if ctx.Err() != nil {
 				return
@@ -235,7 +249,7 @@ func (e *Etcd) Watch(ctx context.Context, log *slog.Logger, fn func(*config.Conf
 			if len(resp.Kvs) > 0 {
 				present, raw, rev = true, resp.Kvs[0].Value, resp.Kvs[0].ModRevision
 			}
-			if e.observe(present, raw, rev, true) {
+			if e.observe(present, raw, rev, resp.Header.Revision) {
 				e.deliver(present, raw, fn)
 			}
 			if wch == nil {

@@ -331,3 +331,40 @@ func TestEtcdChangedWhileUnreachable(t *testing.T) {
 	put(t, etcd.Endpoint, yamlFor(6))
 	require.Equal(t, 6, nservers(t, w.next(t)))
 }
+
+// Refresh makes a running Watch read at once; Load while Watch runs makes
+// the state it returned known, so Watch does not deliver it again.
+func TestEtcdRefreshAndLoadDuringWatch(t *testing.T) {
+	etcd := testutil.StartEtcd(t)
+	put(t, etcd.Endpoint, yamlFor(2))
+	logs := &syncBuf{}
+	o := testOptions()
+	o.ProbeInterval = time.Hour // only watch events and Refresh read
+	src, err := NewEtcd([]string{etcd.Endpoint}, testKey, o)
+	require.NoError(t, err)
+	t.Cleanup(func() { src.Close() })
+	_, _, err = src.Load(context.Background())
+	require.NoError(t, err)
+	w := startWatch(t, src, logs)
+
+	put(t, etcd.Endpoint, yamlFor(3))
+	require.Equal(t, 3, nservers(t, w.next(t)))
+	reads := src.reads.Load()
+	src.Refresh()
+	waitFor(t, "a read", 5*time.Second, func() bool { return src.reads.Load() > reads })
+	w.none(t) // nothing changed: nothing delivered
+
+	put(t, etcd.Endpoint, yamlFor(4))
+	require.Equal(t, 4, nservers(t, w.next(t)))
+	cfg, _, err := src.Load(context.Background())
+	require.NoError(t, err)
+	require.Len(t, cfg.Pool("alpha").Servers, 4)
+	src.Refresh()
+	w.none(t)
+
+	// Older states never come back: observe ignores them.
+	require.False(t, src.observe(true, []byte(yamlFor(2)), 2, 0))
+	require.False(t, src.observe(true, []byte(yamlFor(2)), 2, 100))
+	// ... unless the store's history restarted behind what was seen.
+	require.True(t, src.observe(true, []byte(yamlFor(2)), 2, 3))
+}

@@ -16,6 +16,11 @@
 //     broken watch is resumed after re-reading the key, so no change is
 //     missed (changes made while the store was unreachable arrive as one,
 //     the latest).
+//   - Load may also be called while Watch runs (a reload asked for by a
+//     signal): Watch does not deliver again a state Load returned, and
+//     never one older than the last it saw. A caller applying both must
+//     still serialize its applies; an etcd source's Refresh instead makes
+//     Watch read now, so every configuration comes through fn, in order.
 package source
 
 import (
