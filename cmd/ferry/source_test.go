@@ -122,7 +122,7 @@ func TestConfigSourceEtcdDownAtStart(t *testing.T) {
 	code, _, errOut := runBinary(t, "--config-source", src, "--admin", "off", "-s", "0")
 	require.Equal(t, 1, code)
 	assert.Less(t, time.Since(start), 8*time.Second)
-	assert.Contains(t, errOut, "ferry: cannot read the configuration: etcd:/ferry/config: ferry: configuration store unreachable: reading the key from "+etcd.Endpoint)
+	assert.Contains(t, errOut, "ferry: cannot read the configuration: etcd:/ferry/config: no answer from "+etcd.Endpoint+" within 3s\n")
 	assert.Contains(t, errOut, "no -c FILE to start from meanwhile")
 
 	conf := writeConf(t, poolYAML(loop(listen), threeServers...))
@@ -151,5 +151,5 @@ func TestConfigSourceEtcdEndpoints(t *testing.T) {
 	assert.Contains(t, out, "syntax is ok")
 	code, _, errOut = runBinary(t, "-t", "--config-source", "etcd://"+etcd.Endpoint+"/no/such/key")
 	require.Equal(t, 1, code)
-	assert.Contains(t, errOut, "etcd:/no/such/key: ferry: configuration not found: no such key")
+	assert.Contains(t, errOut, "ferry: cannot read the configuration: etcd:/no/such/key: no such key on "+etcd.Endpoint+" (store the YAML with: etcdctl put /no/such/key < FILE)\n")
 }

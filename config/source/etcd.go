@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -101,14 +102,18 @@ func (e *Etcd) get(ctx context.Context) (*clientv3.GetResponse, error) {
 	defer cancel()
 	resp, err := e.cli.Get(ctx, e.key)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: reading the key from %s: %w", e.name, ErrUnreachable, strings.Join(e.endpoints, ","), err)
+		text := fmt.Sprintf("%s: cannot read the key from %s: %v", e.name, strings.Join(e.endpoints, ","), err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			text = fmt.Sprintf("%s: no answer from %s within %v", e.name, strings.Join(e.endpoints, ","), e.o.RequestTimeout)
+		}
+		return nil, &kindError{kind: ErrUnreachable, text: text, err: err}
 	}
 	return resp, nil
 }
 
 func (e *Etcd) notFound() error {
-	return fmt.Errorf("%s: %w: no such key on %s (store the YAML with: etcdctl put %s < FILE)",
-		e.name, ErrNotFound, strings.Join(e.endpoints, ","), e.key)
+	return &kindError{kind: ErrNotFound, text: fmt.Sprintf("%s: no such key on %s (store the YAML with: etcdctl put %s < FILE)",
+		e.name, strings.Join(e.endpoints, ","), e.key)}
 }
 
 // Load reads the key and validates its value.

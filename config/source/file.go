@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -24,7 +23,7 @@ func (f File) Load(context.Context) (*config.Config, []byte, error) {
 	raw, err := os.ReadFile(string(f))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+			return nil, nil, &kindError{kind: ErrNotFound, text: err.Error(), err: err}
 		}
 		return nil, nil, err
 	}

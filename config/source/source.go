@@ -58,6 +58,18 @@ var (
 	ErrNotFound    = errors.New("ferry: configuration not found")
 )
 
+// kindError is an error of one of the kinds above (errors.Is(err, kind))
+// with a text of its own, so the kind's text is not repeated in messages.
+type kindError struct {
+	kind error
+	text string
+	err  error // the cause, if any
+}
+
+func (e *kindError) Error() string        { return e.text }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+func (e *kindError) Unwrap() error        { return e.err }
+
 // Options tune an etcd source; the zero value gives the defaults.
 type Options struct {
 	// RequestTimeout bounds one read of the key. Default 3s.
