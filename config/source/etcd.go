@@ -69,9 +69,12 @@ func NewEtcd(endpoints []string, key string, o Options) (*Etcd, error) {
 		urls[i] = "http://" + ep
 	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            urls,
-		DialTimeout:          o.RequestTimeout,
-		DialKeepAliveTime:    o.ProbeInterval + time.Second,
+		Endpoints:   urls,
+		DialTimeout: o.RequestTimeout,
+		// gRPC keepalive pings find a dead connection between reads;
+		// 10s is gRPC's floor for a client and above etcd's default
+		// --grpc-keepalive-min-time (5s), which would refuse faster pings.
+		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: o.RequestTimeout,
 		// The client's own log would duplicate what Watch logs, in
 		// another format; ferry logs failures once, rate-limited.
