@@ -13,6 +13,7 @@ import (
 // StartEtcd serves at once; Restart keeps the data; the test's end kills it.
 func TestEtcd(t *testing.T) {
 	t.Parallel()
+	RequireBinary(t, "etcd")
 	var pid int
 	t.Run("start", func(t *testing.T) {
 		e := StartEtcd(t)
