@@ -22,6 +22,7 @@ type options struct {
 	adminAddr, statsAddr      string
 	statsPort, statsInterval  int
 	mbufSize                  int
+	configSource, against     string
 
 	// confGiven and adminGiven record whether -c and --admin were on the
 	// command line: without -c ferry searches confLayouts, and only the
@@ -78,6 +79,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	intFlag(&o.statsPort, "s", "stats-port", defaultStatsPort)
 	strFlag(&o.statsAddr, "a", "stats-addr", defaultStatsAddr)
 	intFlag(&o.statsInterval, "i", "stats-interval", defaultStatsInterval)
+	fs.StringVar(&o.configSource, "config-source", "", "")
+	fs.StringVar(&o.against, "against", "", "")
 	return fs
 }
 
@@ -120,6 +123,9 @@ func parseFlags(args []string) (*options, error) {
 		// nutcracker's wording
 		return nil, fmt.Errorf("--mbuf-size: mbuf chunk size must be between %d and %d bytes, got %d",
 			minMbufSize, maxMbufSize, o.mbufSize)
+	}
+	if o.against != "" && !o.testConf {
+		return nil, fmt.Errorf("--against needs -t: it previews a reload from that file, it does not serve")
 	}
 	if o.adminAddr == "off" {
 		o.adminAddr = ""

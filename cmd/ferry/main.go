@@ -44,6 +44,18 @@ Options (nutcracker's flags work as in nutcracker, bundled too: -dt, -v6):
                             (Debian's nutcracker package; ferry then logs to
                             /var/log/nutcracker/nutcracker.log unless -o is
                             given, as that package does)
+      --config-source etcd://HOST:PORT[,HOST:PORT...]/KEY
+                            read the configuration (twemproxy YAML) from an
+                            etcd key and watch it: each change is validated,
+                            then applied as a reload (an invalid one is logged
+                            and changes nothing). While etcd is unreachable
+                            ferry keeps its configuration and retries; at
+                            start it uses the -c file if one is given (and
+                            keeps trying etcd), else exits 1
+      --against FILE        with -t: also print, per pool, what a reload from
+                            FILE to the checked configuration would change and
+                            the share of keys (100000 sampled) that would move
+                            to another server
   -v, --verbose N           log level as in twemproxy: <=3 errors, 4 warnings,
                             5-6 info, >=7 debug (default 5)
   -o, --output FILE         write logs to FILE instead of stderr
@@ -120,23 +132,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		describeStats(stdout)
 		return 0
 	}
-	if err := resolveConf(o); err != nil {
-		fmt.Fprintf(stderr, "ferry: %v\n", err)
-		return 1
+	if o.configSource == "" || o.confGiven {
+		if err := resolveConf(o); err != nil {
+			fmt.Fprintf(stderr, "ferry: %v\n", err)
+			return 1
+		}
 	}
-	// The text is kept for the admin server's /config.
-	confText, err := os.ReadFile(o.confFile)
-	var cfg *config.Config
-	if err == nil {
-		cfg, err = config.Parse(o.confFile, confText)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ferry: configuration file '%s' syntax is invalid\n%v\n", o.confFile, err)
+	sc := loadStartConfig(o, stderr)
+	if sc == nil {
 		return 1
 	}
 	if o.testConf {
-		fmt.Fprintf(stdout, "ferry: configuration file '%s' syntax is ok\n", o.confFile)
-		return 0
+		return testConfig(o, sc, stdout, stderr)
 	}
 	report := daemonChild(o)
 	if o.daemonize && report == nil {
@@ -145,12 +152,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if report != nil {
 		stderr = report // until ready; on a failed start the pipe closes with the exit
 	}
-	return serve(o, cfg, confText, stderr, report)
+	return serve(o, sc, stderr, report)
 }
 
 // serve runs the proxy until a signal stops it. report is the daemon
 // child's start report (nil in the foreground), told once ferry serves.
-func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, report *startReport) int {
+func serve(o *options, sc *startConfig, stderr io.Writer, report *startReport) int {
+	cfg, confText := sc.cfg, sc.raw
 	// From the start: a signal that arrives once a listener accepts (a
 	// supervisor's SIGHUP, a test's) must find its handler, not the default
 	// action. One that arrives before ferry serves waits until it does.
@@ -233,7 +241,13 @@ func serve(o *options, cfg *config.Config, confText []byte, stderr io.Writer, re
 			return err
 		},
 	}
-	log.Info("ferry started", "version", version, "pid", os.Getpid(), "conf", o.confFile, "daemon", report != nil)
+	// Each configuration the source delivers (a changed etcd key; a file
+	// is not watched) is applied as a reload here.
+	stopWatch := watchSource(sc, log, func(cfg *config.Config, raw []byte) error {
+		return reloadNotWired(log, cfg) // live reload: adopt cfg (and raw for /config) here
+	})
+	defer stopWatch()
+	log.Info("ferry started", "version", version, "pid", os.Getpid(), "conf", cfg.File, "daemon", report != nil)
 	if report != nil {
 		report.ready()
 	}

@@ -1,7 +1,7 @@
 // Package testutil holds helpers for ferry's end-to-end tests: free loopback
-// ports, and real redis-server, memcached, nutcracker (twemproxy) processes
-// and Redis Clusters started on 127.0.0.1, plus a raw RESP / text-protocol
-// connection for tests that must put exact bytes on the wire.
+// ports, and real redis-server, memcached, nutcracker (twemproxy) and etcd
+// processes and Redis Clusters started on 127.0.0.1, plus a raw RESP /
+// text-protocol connection for tests that must put exact bytes on the wire.
 //
 // Every process is started in its own process group and killed (the whole
 // group, with SIGKILL) from a t.Cleanup, so nothing outlives the test, even
