@@ -54,6 +54,7 @@ type Server struct {
 	topo     atomic.Pointer[topology] // what the loops route by (topology.go)
 	reloadMu sync.Mutex               // one reload at a time
 	reloads  atomic.Uint64
+	stopping atomic.Bool // Stop was called: no more reloads
 	// reloadFailures counts reloads refused, here or before (a file that
 	// does not parse: CountReloadFailure).
 	reloadFailures atomic.Uint64
@@ -170,6 +171,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	<-s.booted
 	s.reloadMu.Lock() // no reload half applied
 	defer s.reloadMu.Unlock()
+	s.stopping.Store(true)
 	if s.serveErr != nil {
 		return nil
 	}

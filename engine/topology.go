@@ -108,7 +108,7 @@ func (s *Server) reload(cfg *config.Config) (*ReloadResult, error) {
 	default:
 		return nil, errors.New("ferry: not serving yet")
 	}
-	if s.serveErr != nil {
+	if s.serveErr != nil || s.stopping.Load() {
 		return nil, errors.New("ferry: not serving")
 	}
 	old := s.topo.Load()

@@ -219,9 +219,9 @@ func serve(o *options, sc *startConfig, stderr io.Writer, report *startReport) i
 		log.Info("pool listening", "pool", p.Name, "listen", p.Listen, "servers", len(p.Servers), "threads", o.threads)
 	}
 
-	rl := &reloader{srv: srv, path: o.confFile, log: log}
+	rl := &reloader{srv: srv, src: sc.src, log: log}
 	adm, err := startAdmin(o, srv, confText, log, func(ctx context.Context) ([]string, error) {
-		return rl.reloadFile(ctx, "POST /reload")
+		return rl.reloadSource(ctx, "POST /reload")
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry: cannot start: %v\n", err)
@@ -237,14 +237,15 @@ func serve(o *options, sc *startConfig, stderr io.Writer, report *startReport) i
 		log: log, level: level, logFile: logFile, out: logOut,
 		sigLog: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.Level(math.MinInt)})),
 		reload: func(ctx context.Context, trigger string) error {
-			_, err := rl.reloadFile(ctx, trigger)
+			_, err := rl.reloadSource(ctx, trigger)
 			return err
 		},
 	}
 	// Each configuration the source delivers (a changed etcd key; a file
 	// is not watched) is applied as a reload here.
 	stopWatch := watchSource(sc, log, func(cfg *config.Config, raw []byte) error {
-		return reloadNotWired(log, cfg) // live reload: adopt cfg (and raw for /config) here
+		_, err := rl.apply(cfg, raw, "config source")
+		return err
 	})
 	defer stopWatch()
 	log.Info("ferry started", "version", version, "pid", os.Getpid(), "conf", cfg.File, "daemon", report != nil)

@@ -139,10 +139,3 @@ func watchSource(sc *startConfig, log *slog.Logger, apply func(cfg *config.Confi
 		_ = sc.src.Close()
 	}
 }
-
-// reloadNotWired stands for the live reload until the engine can adopt a
-// new configuration while serving.
-func reloadNotWired(log *slog.Logger, cfg *config.Config) error {
-	log.Warn("config changed in etcd; live reload not yet wired", "source", cfg.File, "pools", len(cfg.Pools))
-	return nil
-}

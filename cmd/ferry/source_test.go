@@ -75,8 +75,8 @@ func TestTestConfAgainst(t *testing.T) {
 }
 
 // ferry started from etcd: it serves the key's configuration (shown on
-// /config), and each change reaches the reload hook; an invalid one is
-// logged with the key and line.
+// /config), and each change is applied as a reload; an invalid one is
+// logged with the key and line, and changes nothing.
 func TestConfigSourceEtcd(t *testing.T) {
 	etcd := testutil.StartEtcd(t)
 	listen, adminPort := testutil.FreePort(t), testutil.FreePort(t)
@@ -102,8 +102,12 @@ func TestConfigSourceEtcd(t *testing.T) {
 	waitLog(t, logFile, `msg="ferry started"`)
 	assert.True(t, fileContains(logFile, "conf=etcd:/ferry/config"))
 
-	etcdPut(t, etcd.Endpoint, poolYAML(loop(listen), append(threeServers, "127.0.0.1:6382:1 r4")...))
-	waitLog(t, logFile, `msg="config changed in etcd; live reload not yet wired" source=etcd:/ferry/config pools=1`)
+	next := poolYAML(loop(listen), append(threeServers, "127.0.0.1:6382:1 r4")...)
+	etcdPut(t, etcd.Endpoint, next)
+	waitLog(t, logFile, `msg="configuration reloaded" trigger="config source" conf=etcd:/ferry/config changes="pool alpha: server r4 (127.0.0.1:6382) added"`)
+	code, _, body = httpGet(t, "http://"+loop(adminPort)+"/config")
+	require.Equal(t, 200, code)
+	assert.Equal(t, next, body, "/config follows the reload")
 	etcdPut(t, etcd.Endpoint, "alpha:\n  listen: "+loop(listen)+"\n  servers: []\n")
 	waitLog(t, logFile, `configuration from the config source is invalid, nothing changed`)
 	waitLog(t, logFile, `etcd:/ferry/config:3: pool \"alpha\": key \"servers\"`)
@@ -137,7 +141,7 @@ func TestConfigSourceEtcdDownAtStart(t *testing.T) {
 	waitLog(t, logFile, "conf="+conf)
 	etcd.Restart(t)
 	waitLog(t, logFile, `msg="config source reachable again"`)
-	waitLog(t, logFile, `msg="config changed in etcd; live reload not yet wired" source=etcd:/ferry/config pools=1`)
+	waitLog(t, logFile, `msg="configuration reloaded" trigger="config source" conf=etcd:/ferry/config changes="pool alpha: server r4 (127.0.0.1:6382) added"`)
 }
 
 // Two endpoints, the first dead: ferry starts from the live one.
