@@ -150,12 +150,19 @@ func internalSocket() (dir, path string, err error) {
 // a connection (gnet hands them out round robin, so usually one each), then
 // starts accepting on the pools' listeners.
 func (s *Server) discoverLoops() {
+	// Connect until every loop is known. Past the deadline (a loop that
+	// never opens its connection) go on with the loops known, if any:
+	// accepted connections need at least one.
 	deadline := time.Now().Add(10 * time.Second)
-	for s.loopCount() < s.opts.Threads && time.Now().Before(deadline) {
+	for n := s.loopCount(); n < s.opts.Threads && (n == 0 || time.Now().Before(deadline)); n = s.loopCount() {
 		c, err := net.DialTimeout("unix", s.internal, time.Second)
 		if err != nil {
+			select {
+			case <-s.stopped: // gnet stopped: Serve has returned its error
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
 			s.log.Error("cannot reach the event loops", "err", err)
-			time.Sleep(10 * time.Millisecond)
 			continue
 		}
 		// Wait until its loop has opened it: then the loop is known.
