@@ -191,8 +191,20 @@ func TestReloadServersUnderLoad(t *testing.T) {
 	}
 	for i, st := range steps {
 		cfg := mustParse(t, reloadYAML(st))
+		before := p.srv.Stats().Pools[0]
 		res, err := p.srv.Reload(cfg)
 		require.NoError(t, err, "step %d", i)
+		// the counters of the pool, and of the servers that stay, go on
+		after := p.srv.Stats().Pools[0]
+		require.GreaterOrEqual(t, after.Requests, before.Requests, "step %d", i)
+		for _, sa := range after.Servers {
+			for _, sb := range before.Servers {
+				if sa.Addr == sb.Addr {
+					require.GreaterOrEqual(t, sa.Requests, sb.Requests, "step %d: %s", i, sa.Addr)
+					require.Positive(t, sa.Requests, "step %d: %s", i, sa.Addr)
+				}
+			}
+		}
 		t.Logf("step %d: %v", i, res.Changes)
 		pl.waitRequests(t, 2000)
 		checkPlacement(t, p, cfg.Pools[0], servers)
@@ -393,6 +405,7 @@ func TestReload50TimesUnderLoad(t *testing.T) {
 		require.NoError(t, err, "reload %d", i)
 		pl.waitRequests(t, 100)
 	}
+	pl.waitRequests(t, 20*2000) // thousands of requests per client in all
 	t.Logf("50 reloads in %v under 20 pipelining clients; %d replies checked", time.Since(began), pl.requests.Load())
 	pl.check(t)
 	// (connections to a server that changed pools are dialled on demand,
