@@ -251,9 +251,7 @@ func (p *Pool) countFailure(s *Server) {
 	s.retryAt.Store(now.Add(p.Cfg.ServerRetryTimeout).UnixNano())
 	s.ejectedAt.Store(now.UnixMicro())
 	s.Ejects.Add(1)
-	p.mu.Lock()
-	_ = p.rebuild()
-	p.mu.Unlock()
+	p.rebuildFor(s)
 	p.logEject(s, int(n))
 }
 
@@ -262,9 +260,21 @@ func (p *Pool) readmit(s *Server) {
 	if !s.ejected.CompareAndSwap(true, false) {
 		return
 	}
+	p.rebuildFor(s)
+}
+
+// rebuildFor rebuilds the rings that hold s after its ejection changed:
+// p's, and that of the pool s has moved to if a reload handed it over
+// meanwhile (the prober may have read its owner before the hand-over).
+func (p *Pool) rebuildFor(s *Server) {
 	p.mu.Lock()
 	_ = p.rebuild()
 	p.mu.Unlock()
+	if o := s.owner.Load(); o != nil && o != p {
+		o.mu.Lock()
+		_ = o.rebuild()
+		o.mu.Unlock()
+	}
 }
 
 // Close stops the probers of the servers p still owns (those that did not

@@ -42,7 +42,8 @@ type backendConn struct {
 	// retiring: a reload took the server out (or lowered
 	// server_connections): nothing new is routed here, and the connection
 	// closes once its requests are answered.
-	retiring bool
+	retiring  bool
+	retiredAt int64 // lp.now when it began retiring
 
 	gc    gnet.Conn
 	state connState
@@ -89,13 +90,23 @@ func newBackendConn(lp *loop, lpool *loopPool, srv *backend.Server) *backendConn
 
 func (bc *backendConn) addr() string { return bc.srvh.Addr }
 
-// closeIfDrained closes a retiring connection that has nothing in flight.
+// closeIfDrained closes a retiring connection that has nothing in flight:
+// no request waiting for a reply or a dial, and every byte queued for the
+// server written (noreply requests are done once queued: closing with them
+// still in the write buffer, or in gnet's, would lose them). A server that
+// does not take them within the reload grace limit is cut off.
 func (bc *backendConn) closeIfDrained() {
 	if !bc.retiring || bc.fifo.Len() > 0 || len(bc.pending) > 0 {
 		return
 	}
 	switch bc.state {
 	case stateConnected:
+		if bc.out.flush(bc.gc) && bc.state != stateConnected {
+			return // the write failed: fail() has closed it
+		}
+		if bc.gc.OutboundBuffered() > 0 && bc.lp.now-bc.retiredAt < int64(bc.lp.srv.opts.ReloadGrace) {
+			return // the next tick looks again
+		}
 		bc.stats.ServerConnections.Add(-1)
 		gc := bc.gc
 		bc.gc, bc.state = nil, stateIdle // before Close: the nested onClose is a no-op
@@ -122,6 +133,11 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 	case stateIdle:
 		if bc.srvh.Down() {
 			bc.refuse(r)
+			return
+		}
+		if bc.retiring { // not reachable from a pool any more; defensive
+			bc.lpool.shard.ForwardError.Inc()
+			bc.failOne(r, bc.protoError("server "+bc.addr()+" was removed from the pool by a reload"))
 			return
 		}
 		bc.dial()

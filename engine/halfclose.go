@@ -42,6 +42,7 @@ type halfClosed struct {
 	input     []byte // what the client sent that was not parsed at its EOF
 	off       int    // input[:off] is parsed
 	parsedAll bool   // input holds no further complete request
+	parsing   bool   // continueHalf is parsing: a flush nested in it must not parse again
 }
 
 // halfWriteTimeout is how long the writer waits for a half-closed client to
@@ -170,6 +171,12 @@ func (h *halfClosed) run(srv *Server) {
 // back-pressure allows, and ends the client once everything is answered.
 func (cl *client) continueHalf() {
 	h := cl.half
+	if h.parsing {
+		return // nested: a write made while parsing failed and flushed the loop
+	}
+	if h.unsent() > cl.lim.hardOutput {
+		h.abort() // it does not read its replies: as an open client, it is dropped
+	}
 	if h.failed.Load() {
 		cl.endHalf()
 		return
@@ -177,7 +184,9 @@ func (cl *client) continueHalf() {
 	if !h.parsedAll && !cl.closing && cl.queue.Len() < cl.lim.maxInflight &&
 		h.unsent() <= cl.lim.softOutput && !cl.lp.over {
 		cl.throttled = false
+		h.parsing = true
 		n, paused := cl.parse(h.input[h.off:])
+		h.parsing = false
 		h.off += n
 		if !paused {
 			// Nothing more will arrive: what is left is a partial request.

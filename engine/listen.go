@@ -7,8 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,18 +30,19 @@ import (
 //
 // This also lets ferry apply the pool's `backlog`, which gnet did not.
 
-// poolListener is one listening address and the pool it serves now (a
-// reload may hand it to another pool of the same address).
+// poolListener is one listening address. The pool it serves is the one
+// the current topology has at that address (topology.byListen), looked up
+// when the connection opens on its loop: a reload may hand the address to
+// another pool.
 type poolListener struct {
 	key  string // network + address, as listenKey gives it
 	ln   net.Listener
-	pool atomic.Pointer[string] // the name of the pool it serves
-	done chan struct{}          // closed when its accept loop has returned
+	done chan struct{} // closed when its accept loop has returned
 }
 
 // acceptCtx is the gnet context of a client connection until OnOpen: the
-// pool it was accepted for.
-type acceptCtx struct{ pool string }
+// address it was accepted on.
+type acceptCtx struct{ listen string }
 
 // listenKey identifies a listening address.
 func listenKey(pc *config.Pool) string { return pc.ListenNetwork + "://" + pc.Listen }
@@ -65,6 +66,10 @@ func listen(pc *config.Pool) (*poolListener, error) {
 	}
 	network := pc.ListenNetwork
 	if network == "unix" {
+		if c, err := net.DialTimeout("unix", pc.Listen, 100*time.Millisecond); err == nil {
+			_ = c.Close() // someone serves it: never unlink a live socket
+			return nil, fmt.Errorf("pool %q: listen %s: %w", pc.Name, pc.Listen, syscall.EADDRINUSE)
+		}
 		_ = os.Remove(pc.Listen) // a stale socket file from a previous run
 	}
 	ln, err := lc.Listen(context.Background(), network, pc.Listen)
@@ -78,10 +83,7 @@ func listen(pc *config.Pool) (*poolListener, error) {
 		}
 	}
 	setBacklog(ln, pc.Backlog)
-	l := &poolListener{key: listenKey(pc), ln: ln, done: make(chan struct{})}
-	name := pc.Name
-	l.pool.Store(&name)
-	return l, nil
+	return &poolListener{key: listenKey(pc), ln: ln, done: make(chan struct{})}, nil
 }
 
 // setBacklog applies the pool's backlog: Go listens with the kernel's
@@ -116,7 +118,7 @@ func (s *Server) acceptLoop(l *poolListener) {
 		}
 		pause = 0
 		lp := s.nextLoop()
-		ctx := gnet.NewContext(context.Background(), &acceptCtx{pool: *l.pool.Load()})
+		ctx := gnet.NewContext(context.Background(), &acceptCtx{listen: l.key})
 		if _, err := lp.el.Enroll(ctx, nc); err != nil {
 			s.log.Warn("cannot hand a client connection to an event loop", "listen", l.key, "err", err)
 			_ = nc.Close()
@@ -127,8 +129,8 @@ func (s *Server) acceptLoop(l *poolListener) {
 
 // nextLoop picks the loop for the next accepted connection, round robin.
 func (s *Server) nextLoop() *loop {
-	n := s.rr.Add(1)
-	return s.loopList[int(n)%len(s.loopList)]
+	loops := *s.acceptLoops.Load()
+	return loops[int(s.rr.Add(1)%uint64(len(loops)))]
 }
 
 // internalSocket makes a private directory for the socket gnet listens on
@@ -173,6 +175,8 @@ func (s *Server) discoverLoops() {
 	}
 	s.mu.Lock()
 	s.discovered = true
+	loops := slices.Clone(s.loopList)
+	s.acceptLoops.Store(&loops)
 	for _, l := range s.listeners {
 		go s.acceptLoop(l)
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	Logger      *slog.Logger
 }
 
+// maxLoops is the most event loops gnet runs (its loop index is a byte).
+const maxLoops = 256
+
 // DefaultReloadGrace is Options.ReloadGrace's default.
 const DefaultReloadGrace = 30 * time.Second
 
@@ -59,10 +62,11 @@ type Server struct {
 	// does not parse: CountReloadFailure).
 	reloadFailures atomic.Uint64
 
-	internal   string                   // gnet's private socket, to learn the loops (listen.go)
-	listeners  map[string]*poolListener // by listenKey (under mu)
-	discovered bool                     // the loops are known and listeners accept (under mu)
-	rr         atomic.Uint64            // round robin over the loops for accepted connections
+	internal    string                   // gnet's private socket, to learn the loops (listen.go)
+	listeners   map[string]*poolListener // by listenKey (under mu)
+	discovered  bool                     // the loops are known and listeners accept (under mu)
+	rr          atomic.Uint64            // round robin over the loops for accepted connections
+	acceptLoops atomic.Pointer[[]*loop]  // the loops accepted connections go to (set by discoverLoops)
 
 	eng     gnet.Engine
 	booted  chan struct{}
@@ -86,6 +90,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.GOMAXPROCS(0)
 	}
+	opts.Threads = min(opts.Threads, maxLoops)
 	if opts.CPUAffinity {
 		opts.LockOSThread = true
 	}
@@ -179,13 +184,13 @@ func (s *Server) Stop(ctx context.Context) error {
 	for _, p := range s.topo.Load().pools {
 		p.Close()
 	}
+	defer s.abortHalfClosed() // whatever happens below
 	err := s.eng.Stop(ctx)
 	select {
 	case <-s.stopped:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.abortHalfClosed()
 	return err
 }
 
@@ -252,12 +257,12 @@ func (s *Server) loopOf(el gnet.EventLoop) *loop {
 
 // OnOpen sets up a client connection, or a backend connection we enrolled.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	var pool string
+	var listen string
 	switch x := c.Context().(type) {
 	case *dialCtx:
 		return nil, x.bc.onOpen(c, x.gen)
 	case *acceptCtx:
-		pool = x.pool
+		listen = x.listen
 	default:
 		// A connection to gnet's private socket (discoverLoops): the loop
 		// is known now.
@@ -265,10 +270,11 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	lp := s.loopOf(c.EventLoop())
-	lp.adopt(s.topo.Load()) // a pool added by a reload whose task has not run yet
-	lpool := lp.byName[pool]
+	t := s.topo.Load()
+	lp.adopt(t) // a pool added by a reload whose task has not run yet
+	lpool := lp.byName[t.byListen[listen]]
 	if lpool == nil {
-		return nil, gnet.Close // its pool was removed meanwhile
+		return nil, gnet.Close // its address was given up by a reload meanwhile
 	}
 	pc := lpool.pool.Cfg
 	if n := lpool.pool.Clients.Add(1); pc.ClientConnections > 0 && n > int64(pc.ClientConnections) {

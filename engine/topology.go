@@ -28,8 +28,9 @@ import (
 // the replies they are owed and are closed, or closed after ReloadGrace.
 type topology struct {
 	cfg       *config.Config
-	pools     []*backend.Pool // in the config's order
-	tickEvery time.Duration   // the loops' tick: a quarter of the smallest pool timeout
+	pools     []*backend.Pool   // in the config's order
+	byListen  map[string]string // listenKey -> the name of the pool listening there
+	tickEvery time.Duration     // the loops' tick: a quarter of the smallest pool timeout
 }
 
 func (t *topology) pool(name string) *backend.Pool {
@@ -45,8 +46,9 @@ func (t *topology) pool(name string) *backend.Pool {
 // start) by name. Nothing that serves changes until the pools are
 // activated.
 func (s *Server) buildTopology(cfg *config.Config, prev *topology) (*topology, error) {
-	t := &topology{cfg: cfg, tickEvery: 50 * time.Millisecond}
+	t := &topology{cfg: cfg, tickEvery: 50 * time.Millisecond, byListen: map[string]string{}}
 	for _, pc := range cfg.Pools {
+		t.byListen[listenKey(pc)] = pc.Name
 		var before *backend.Pool
 		if prev != nil {
 			before = prev.pool(pc.Name)
@@ -150,8 +152,6 @@ func (s *Server) reload(cfg *config.Config) (*ReloadResult, error) {
 			l = added[k]
 			go s.acceptLoop(l)
 		}
-		name := pc.Name
-		l.pool.Store(&name)
 		listeners[k] = l
 	}
 	for k, l := range have {
@@ -250,6 +250,12 @@ func (lp *loop) adopt(t *topology) {
 	conns := make(map[*backend.Server][]*backendConn, len(lp.conns))
 	for _, p := range t.pools {
 		lpool := prevPools[p.Cfg.Name]
+		if lpool != nil && poolProtocol(lpool.pool.Cfg) != poolProtocol(p.Cfg) {
+			// Its clients speak the old protocol: they are closed as those
+			// of a removed pool, and new ones get the new pool.
+			lpool.removed, lpool.removedAt = true, lp.now
+			lpool = nil
+		}
 		if lpool == nil {
 			lpool = &loopPool{}
 		}
@@ -287,16 +293,18 @@ func (lp *loop) adopt(t *topology) {
 		}
 	}
 	for name, lpool := range prevPools {
-		if byName[name] == nil {
+		if byName[name] != lpool && !lpool.removed {
 			lpool.removed, lpool.removedAt = true, lp.now
 		}
 	}
 	lp.topo, lp.pools, lp.byName, lp.conns = t, pools, byName, conns
 	// Clients of a pool that left: what they are owed, then a close.
-	for i := len(lp.clients) - 1; i >= 0; i-- {
-		if cl := lp.clients[i]; cl.lpool.removed && !cl.closing {
-			cl.closing = true
-			lp.markClient(cl)
+	for _, list := range [][]*client{lp.clients, lp.halfClosed} {
+		for _, cl := range list {
+			if cl.lpool.removed && !cl.closing {
+				cl.closing = true
+				lp.markClient(cl)
+			}
 		}
 	}
 	lp.flush()
@@ -308,7 +316,7 @@ func (lp *loop) retire(bc *backendConn) {
 	if bc.retiring {
 		return
 	}
-	bc.retiring = true
+	bc.retiring, bc.retiredAt = true, lp.now
 	lp.retired = append(lp.retired, bc)
 	bc.closeIfDrained()
 }
@@ -334,6 +342,13 @@ func (lp *loop) checkRemovedPools() {
 		cl := lp.clients[i]
 		if cl.lpool.removed && cl.open && lp.now-cl.lpool.removedAt >= grace {
 			_ = lp.el.Close(cl.gc)
+		}
+	}
+	for i := len(lp.halfClosed) - 1; i >= 0; i-- {
+		cl := lp.halfClosed[i]
+		if cl.lpool.removed && lp.now-cl.lpool.removedAt >= grace {
+			cl.half.abort()
+			cl.endHalf()
 		}
 	}
 }
