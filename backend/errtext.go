@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"unicode"
 	"unicode/utf8"
@@ -47,4 +48,13 @@ func Strerror(errno syscall.Errno) string {
 		return s
 	}
 	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+// IsNoPasswordError reports whether a Redis error reply (with or without its
+// "-" and CRLF) says AUTH was sent to a server that has no password:
+// twemproxy ignores the reply to its AUTH, so a pool with redis_auth works
+// with such servers (a password being rolled out), and ferry must too.
+func IsNoPasswordError(reply string) bool {
+	return strings.Contains(reply, "AUTH <password> called without any password configured") ||
+		strings.Contains(reply, "Client sent AUTH, but no password is set")
 }

@@ -68,7 +68,7 @@ func (s *Server) probeLoop(first *Failure) {
 	p := s.owner.Load()
 	p.countFailure(s)
 	p.logDown(s, first)
-	probes, lastSummary := 0, p.nowFn()
+	probes, lastSummary, lastTimedOut := 0, p.nowFn(), false
 	for {
 		p = s.owner.Load()
 		next := time.Unix(0, s.lastProbe.Load()).Add(ProbeInterval)
@@ -101,16 +101,22 @@ func (s *Server) probeLoop(first *Failure) {
 			return
 		}
 		probes++
-		if ErrorText(err) == Strerror(syscall.ETIMEDOUT) {
+		timedOut := ErrorText(err) == Strerror(syscall.ETIMEDOUT)
+		if timedOut {
 			s.ProbeTimeouts.Add(1)
 		} else {
 			s.ProbeErrors.Add(1)
 		}
 		f := NewFailure(err)
 		s.cause.Store(f)
-		if !s.ejected.Load() {
+		// A probe that times out may only queue behind the slow request
+		// that timed out (a long script, a fork): that one failure must not
+		// eject a healthy server, as in twemproxy, where one timeout is one
+		// failure. A second probe timing out in a row is a stalled server.
+		if !s.ejected.Load() && (!timedOut || lastTimedOut) {
 			p.countFailure(s)
 		}
+		lastTimedOut = timedOut
 		if now := p.nowFn(); now.Sub(lastSummary) >= logEvery {
 			lastSummary = now
 			p.logStillDown(s, probes, f)
@@ -148,7 +154,7 @@ func (p *Pool) probe(s *Server) error {
 	switch {
 	case p.Cfg.Redis:
 		if p.Cfg.RedisAuth != "" {
-			if err := expectLine(br, "+"); err != nil {
+			if err := expectLine(br, "+"); err != nil && !IsNoPasswordError(err.Error()) {
 				return err
 			}
 		}
@@ -252,9 +258,9 @@ func (p *Pool) logUp(s *Server, probes int) {
 func (p *Pool) logEject(s *Server, failures int) {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	if !s.logged.thisLogged {
-		return // a flapping server: its outage was not logged either
-	}
+	// Always logged, even when the outage's "down" line was rate-limited:
+	// keys move to other servers because of it.
+	s.logged.thisLogged = true
 	p.log.Warn(fmt.Sprintf("server %s ejected from pool %s after %d consecutive failures, for at least %v",
 		s.Addr, p.Cfg.Name, failures, p.Cfg.ServerRetryTimeout), "pool", p.Cfg.Name, "server", s.Name)
 }

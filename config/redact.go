@@ -69,6 +69,9 @@ func redactValue(lines [][]byte, v *yaml.Node, flow bool, next int) {
 		return
 	}
 	end, closed := scalarEnd(body, start, flow)
+	if closed && v.Style == 0 && string(body[start:end]) != v.Value {
+		closed = false // a plain scalar continued on the next lines (folded)
+	}
 	out := append([]byte(nil), body[:start]...)
 	out = append(out, '"')
 	out = append(out, Redacted...)

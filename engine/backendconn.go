@@ -390,7 +390,9 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 		bc.stats.Responses.Inc()
 		bc.stats.ResponseBytes.Add(uint64(n))
 		if r.internal {
-			if resp.IsError(reply) {
+			// A server without a password answers AUTH with an error that
+			// twemproxy ignores: the connection works without it.
+			if resp.IsError(reply) && !backend.IsNoPasswordError(string(reply)) {
 				lp.flush()
 				bc.abort(c, fmt.Errorf("backend rejected %s", reply[:len(reply)-2]))
 				lp.putReq(r)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ferry-proxy/ferry/config"
@@ -138,6 +139,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	// From here: a signal that arrives while the configuration is read
+	// (etcd may take seconds) or once a listener accepts (a supervisor's
+	// SIGHUP, a test's) must find its handler, not the default action. One
+	// that arrives before ferry serves waits until it does.
+	sigs := notifySignals()
 	sc := loadStartConfig(o, stderr)
 	if sc == nil {
 		return 1
@@ -152,17 +158,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if report != nil {
 		stderr = report // until ready; on a failed start the pipe closes with the exit
 	}
-	return serve(o, sc, stderr, report)
+	return serve(o, sc, stderr, report, sigs)
 }
 
 // serve runs the proxy until a signal stops it. report is the daemon
 // child's start report (nil in the foreground), told once ferry serves.
-func serve(o *options, sc *startConfig, stderr io.Writer, report *startReport) int {
+func serve(o *options, sc *startConfig, stderr io.Writer, report *startReport, sigs chan os.Signal) int {
 	cfg, confText := sc.cfg, sc.raw
-	// From the start: a signal that arrives once a listener accepts (a
-	// supervisor's SIGHUP, a test's) must find its handler, not the default
-	// action. One that arrives before ferry serves waits until it does.
-	sigs := notifySignals()
 	level := new(slog.LevelVar)
 	level.Set(logLevel(o.verbose))
 	// A daemon without -o logs to the stderr it was given (/dev/null), as
@@ -186,14 +188,6 @@ func serve(o *options, sc *startConfig, stderr io.Writer, report *startReport) i
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: leveler}))
 
-	if o.pidFile != "" {
-		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			fmt.Fprintf(stderr, "ferry: pid file: %v\n", err)
-			return 1
-		}
-		defer os.Remove(o.pidFile)
-	}
-
 	srv, err := engine.New(cfg, engine.Options{
 		Threads: o.threads, LockOSThread: o.lockOSThread, CPUAffinity: o.cpuAffinity,
 		MaxBufferedBytes: o.maxBuffered, ReloadGrace: o.reloadGrace,
@@ -215,6 +209,21 @@ func serve(o *options, sc *startConfig, stderr io.Writer, report *startReport) i
 		fmt.Fprintf(stderr, "ferry: cannot start: %v\n", srv.Err())
 		return 1
 	}
+	if o.pidFile != "" {
+		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			fmt.Fprintf(stderr, "ferry: pid file: %v\n", err)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Stop(ctx)
+			cancel()
+			return 1
+		}
+		// Written once the listeners are bound, and removed on exit only
+		// while it is still ours: a second copy that fails to start (its
+		// address taken) must not replace or delete the pid file of the
+		// instance that runs.
+		defer removePidFile(o.pidFile)
+	}
+
 	for _, p := range cfg.Pools {
 		log.Info("pool listening", "pool", p.Name, "listen", p.Listen, "servers", len(p.Servers), "threads", o.threads)
 	}
@@ -291,5 +300,12 @@ func logLevel(v int) slog.Level {
 		return slog.LevelInfo
 	default:
 		return slog.LevelDebug
+	}
+}
+
+// removePidFile removes path if it holds this process's pid.
+func removePidFile(path string) {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		_ = os.Remove(path)
 	}
 }
