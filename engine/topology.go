@@ -28,8 +28,9 @@ import (
 // the replies they are owed and are closed, or closed after ReloadGrace.
 type topology struct {
 	cfg       *config.Config
-	pools     []*backend.Pool // in the config's order
-	tickEvery time.Duration   // the loops' tick: a quarter of the smallest pool timeout
+	pools     []*backend.Pool              // in the config's order
+	tickEvery time.Duration                // the loops' tick: a quarter of the smallest pool timeout
+	emus      map[*backend.Pool]*emulation // pools with cluster_emulation (cluster_fleet.go)
 }
 
 func (t *topology) pool(name string) *backend.Pool {
@@ -61,6 +62,7 @@ func (s *Server) buildTopology(cfg *config.Config, prev *topology) (*topology, e
 			t.tickEvery = max(pc.Timeout/4, time.Millisecond)
 		}
 	}
+	s.buildEmulations(t, prev)
 	return t, nil
 }
 
@@ -68,6 +70,9 @@ func (s *Server) buildTopology(cfg *config.Config, prev *topology) (*topology, e
 func (t *topology) activate() {
 	for _, p := range t.pools {
 		p.Activate()
+	}
+	for _, e := range t.emus {
+		e.start()
 	}
 }
 
@@ -187,6 +192,7 @@ func (s *Server) reload(cfg *config.Config) (*ReloadResult, error) {
 	for _, p := range old.pools {
 		p.Close()
 	}
+	closeEmulations(old, next)
 	return res, nil
 }
 
