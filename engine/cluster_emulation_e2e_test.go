@@ -47,6 +47,9 @@ func (m *fleetMember) stop(t testing.TB) {
 // clients is the member's client connections now (a peer's probe is one).
 func (m *fleetMember) clients() int64 { return m.srv.Stats().Pools[0].ClientConnections }
 
+// requests is the requests the member has received.
+func (m *fleetMember) requests() uint64 { return m.srv.Stats().Pools[0].Requests }
+
 // emuYAML is a redis pool with cluster emulation on listen, over servers.
 func emuYAML(listen string, servers []*testutil.Proc, peers ...string) string {
 	extra := []string{"cluster_emulation: true", "timeout: 2000"}
@@ -253,10 +256,29 @@ func TestClusterEmulationFleet(t *testing.T) {
 		"clients: a %d, b %d", a.clients(), b.clients())
 
 	c := clusterClient(t, addrA)
+	reqA, reqB := a.requests(), b.requests()
 	writeAndReadBack(t, c, "fleet", 400)
-	t.Logf("client connections: a %d, b %d (1 of each is the peer's probe)", a.clients(), b.clients())
-	assert.Greater(t, a.clients(), int64(1), "the cluster client connected to a")
-	assert.Greater(t, b.clients(), int64(1), "the cluster client connected to b")
+	// The spread, seen from both sides: the client holds connections to
+	// both members, and each member served a good share of the requests (a
+	// peer's probe is 4 PINGs a second). Connection counts on the members
+	// are logged only: a probe that timed out once under load is
+	// reconnected on the next round.
+	conns := map[string]uint32{}
+	var mu sync.Mutex
+	require.NoError(t, c.ForEachMaster(context.Background(), func(_ context.Context, m *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		conns[m.Options().Addr] = m.PoolStats().TotalConns
+		return nil
+	}))
+	t.Logf("the client's connections per member %v; members' client connections: a %d, b %d (with the peer's probe); requests served: a %d, b %d",
+		conns, a.clients(), b.clients(), a.requests()-reqA, b.requests()-reqB)
+	assert.Positive(t, conns[addrA], "the cluster client connected to a")
+	assert.Positive(t, conns[addrB], "the cluster client connected to b")
+	assert.Greater(t, a.requests()-reqA, uint64(200), "a served its slots' keys")
+	assert.Greater(t, b.requests()-reqB, uint64(200), "b served its slots' keys")
+	assert.Positive(t, a.clients())
+	assert.Positive(t, b.clients())
 	// every member serves every key: what went through a is read through b
 	ctx := context.Background()
 	for _, m := range []*fleetMember{a, b} {
@@ -272,12 +294,14 @@ func TestClusterEmulationFleet(t *testing.T) {
 
 	// b stops: a drops it from its map within the probe bound, and the
 	// client carries on through a.
+	// b stops answering somewhere inside Stop: the drop's latency lies
+	// between the time from Stop's return and the time from its start.
 	stopped := time.Now()
 	b.stop(t)
-	waitSlotOwners(t, addrA, []string{"0-16383@" + addrA}, 3*time.Second)
-	took := time.Since(stopped)
-	t.Logf("a dropped b from its map %v after b began to stop", took)
-	assert.Less(t, took, 1500*time.Millisecond, "probe bound is 700 ms (+ scheduling)")
+	stopTook := time.Since(stopped)
+	took := waitSlotOwners(t, addrA, []string{"0-16383@" + addrA}, 3*time.Second)
+	t.Logf("a dropped b from its map %v after b's Stop returned (%v after it began)", took, time.Since(stopped))
+	assert.Less(t, took, time.Second, "probe bound is 700 ms (Stop took %v)", stopTook)
 
 	// go-redis keeps sending b's slots to b until it reloads its map: on
 	// MOVED, or when the map is 10 s old (a dead node gives neither sooner).
@@ -309,7 +333,7 @@ func TestClusterEmulationFleet(t *testing.T) {
 	}
 	require.NotZero(t, firstOK, "the client never recovered")
 	t.Logf("after b stopped: %d failed operations, writes and reads succeed again %v after", errs, firstOK)
-	assert.Less(t, firstOK, 12*time.Second, "go-redis's map refresh (10 s) plus its retries")
+	assert.Less(t, firstOK, 15*time.Second, "go-redis's map refresh (10 s) plus its retries")
 	writeAndReadBack(t, c, "afterstop", 100)
 
 	// b comes back on the same address: both maps have it again
