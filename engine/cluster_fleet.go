@@ -138,6 +138,8 @@ func (e *emulation) probeRound(probes []*peerProbe) {
 			p.fails, p.live = 0, true
 		} else if p.fails++; p.fails >= peerDownAfter {
 			p.live = false
+		} else {
+			e.log.Debug("cluster emulation: probe failed", "pool", e.pool, "peer", p.addr, "failures", p.fails, "err", p.err)
 		}
 		if p.live != was {
 			changed = true
