@@ -420,6 +420,22 @@ func TestClusterEmulationReload(t *testing.T) {
 	require.NoError(t, err)
 	waitSlotOwners(t, addrA, []string{"0-16383@" + addrA}, 3*time.Second)
 
+	// A peer that is down stays out of the map across a reload that keeps
+	// the emulation's settings (the probe state is kept); a rebuilt
+	// emulation would assume it live again until probed.
+	dead := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	_, err = a.srv.Reload(mustParse(t, emuYAML(addrA, servers, dead)))
+	require.NoError(t, err)
+	waitSlotOwners(t, addrA, []string{"0-16383@" + addrA}, 3*time.Second)
+	res, err = a.srv.Reload(mustParse(t, strings.Replace(emuYAML(addrA, servers, dead), "timeout: 2000", "timeout: 3000", 1)))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pool alpha: timeout changed"}, res.Changes)
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		got, err := slotOwners(addrA)
+		require.NoError(t, err)
+		require.Equal(t, []string{"0-16383@" + addrA}, got, "the dead peer stays out")
+	}
+
 	_, err = a.srv.Reload(mustParse(t, poolYAML(addrA, servers)))
 	require.NoError(t, err)
 	_, err = slotOwners(addrA)
