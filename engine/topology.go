@@ -27,10 +27,13 @@ import (
 // drain (their FIFO is answered) and close. Clients of a pool that left get
 // the replies they are owed and are closed, or closed after ReloadGrace.
 type topology struct {
+	// emus are the cluster emulations of the pools that have one
+	// (cluster_fleet.go).
+	emus map[*backend.Pool]*emulation
+
 	cfg       *config.Config
-	pools     []*backend.Pool              // in the config's order
-	tickEvery time.Duration                // the loops' tick: a quarter of the smallest pool timeout
-	emus      map[*backend.Pool]*emulation // pools with cluster_emulation (cluster_fleet.go)
+	pools     []*backend.Pool // in the config's order
+	tickEvery time.Duration   // the loops' tick: a quarter of the smallest pool timeout
 }
 
 func (t *topology) pool(name string) *backend.Pool {
