@@ -64,6 +64,17 @@
 //   - slowlog_threshold_ms: requests that take at least this many
 //     milliseconds, from their arrival to their reply, are logged
 //     (rate-limited) and counted; default 0 = off.
+//   - cluster_emulation (Redis pools): true makes ferry answer the CLUSTER
+//     commands itself, as the master of all slots (or of its share of them
+//     in a fleet); default false.
+//   - announce: "host:port" announced to cluster clients; default the
+//     listen address. Required with cluster_emulation when listen is a
+//     wildcard ("0.0.0.0:22121", ":22121", "[::]:22121"); a unix listen
+//     cannot be emulated.
+//   - cluster_peers: a list of "host:port", the announced addresses of the
+//     other ferries of the fleet (the list may include this ferry's own
+//     announce, so every member can share one list). Only with
+//     cluster_emulation.
 //
 // All byte sizes and counts are unsigned decimal integers like twemproxy's
 // numbers and must be greater than 0.
@@ -179,6 +190,21 @@ type Pool struct {
 
 	Servers []Server // in file order, never empty
 	Limits  Limits   // ferry extensions
+
+	// ClusterEmulation is `cluster_emulation` (ferry, Redis pools): ferry
+	// answers CLUSTER SLOTS/SHARDS/NODES/INFO/... itself, announcing
+	// itself (and the live members of its fleet) as the masters of all
+	// 16384 slots, so cluster-aware clients can use it.
+	ClusterEmulation bool
+	// Announce is `announce` (ferry): the "host:port" ferry announces to
+	// cluster clients. With cluster_emulation and no announce it is the
+	// listen address (a wildcard listen needs announce); "" without
+	// cluster_emulation.
+	Announce string
+	// ClusterPeers is `cluster_peers` (ferry): the announced addresses of
+	// the other ferries of the fleet, normalized ("host:port"), without
+	// duplicates and without Announce itself, sorted.
+	ClusterPeers []string
 }
 
 // Server is one entry of a pool's servers list.

@@ -1,6 +1,9 @@
 package config
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // poolSettings lists the keys of a pool that DiffPool compares, with their
 // values; listen and servers are compared by the caller, which says what
@@ -32,6 +35,9 @@ var poolSettings = []struct {
 	{"client_idle_timeout", func(p *Pool) any { return p.Limits.ClientIdleTimeout }},
 	{"max_multibulk_len", func(p *Pool) any { return p.Limits.MaxArrayLen }},
 	{"max_value_bytes", func(p *Pool) any { return p.Limits.MaxValueBytes }},
+	{"cluster_emulation", func(p *Pool) any { return p.ClusterEmulation }},
+	{"announce", func(p *Pool) any { return p.Announce }},
+	{"cluster_peers", func(p *Pool) any { return strings.Join(p.ClusterPeers, ",") }},
 }
 
 // DiffPool returns the keys, other than listen and servers, whose values

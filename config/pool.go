@@ -22,6 +22,7 @@ type poolParser struct {
 
 	redisSet, protocolSet   bool
 	redisLine, protocolLine int
+	peerLines               map[string]int // cluster_peers entry -> line
 }
 
 type keyHandler func(pp *poolParser, key string, v *yaml.Node)
@@ -62,6 +63,11 @@ func init() {
 
 		// ferry extensions: observability
 		"slowlog_threshold_ms": msField(func(p *Pool) *time.Duration { return &p.SlowlogThreshold }),
+
+		// ferry extensions: cluster emulation (cluster.go)
+		"cluster_emulation": boolField(func(p *Pool) *bool { return &p.ClusterEmulation }),
+		"announce":          (*poolParser).setAnnounce,
+		"cluster_peers":     (*poolParser).setClusterPeers,
 	}
 }
 
@@ -147,6 +153,7 @@ func (pp *poolParser) finish() {
 	if line, ok := pp.seen["redis_auth"]; ok && pool.RedisAuth != "" && !pool.Redis {
 		pp.errf(line, pool.Name, "redis_auth", "only valid for a redis pool")
 	}
+	pp.finishCluster()
 }
 
 // scalar returns v's text, or records an error when v is not a scalar.

@@ -111,6 +111,9 @@ func (cl *client) dispatch(req *resp.Request, raw []byte) {
 	case resp.KindLocal:
 		cl.local(cmd, args)
 	default:
+		if cl.clusterCommand(cmd, args) { // cluster_emulation (cluster_emulation.go)
+			return
+		}
 		// The client now believes it is in a transaction and will send
 		// the commands it means to queue: none of them may run.
 		cl.refusedTx = cmd.Name == "MULTI"
@@ -229,12 +232,20 @@ func (cl *client) local(cmd *resp.Command, args [][]byte) {
 			cl.answer(replyOK)
 		}
 	case "COMMAND":
+		if cl.emulation() != nil {
+			cl.commandCommand(args)
+			return
+		}
 		if len(args) > 1 && equalFold(args[1], "count") {
 			cl.answer(resp.AppendInt(nil, int64(len(resp.Commands()))))
 			return
 		}
 		cl.answer(replyEmptyArray)
 	case "INFO":
+		if cl.emulation() != nil {
+			cl.answer(cl.lp.srv.infoReplyCluster())
+			return
+		}
 		cl.answer(cl.lp.srv.infoReply())
 	case "HELLO":
 		cl.hello(args)

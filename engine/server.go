@@ -177,6 +177,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.reloadMu.Lock() // no reload half applied
 	defer s.reloadMu.Unlock()
 	s.stopping.Store(true)
+	closeEmulations(s.topo.Load(), nil) // the fleet's probers, even if Serve failed
 	if s.serveErr != nil {
 		return nil
 	}

@@ -27,6 +27,10 @@ import (
 // drain (their FIFO is answered) and close. Clients of a pool that left get
 // the replies they are owed and are closed, or closed after ReloadGrace.
 type topology struct {
+	// emus are the cluster emulations of the pools that have one
+	// (cluster_fleet.go).
+	emus map[*backend.Pool]*emulation
+
 	cfg       *config.Config
 	pools     []*backend.Pool   // in the config's order
 	byListen  map[string]string // listenKey -> the name of the pool listening there
@@ -63,6 +67,7 @@ func (s *Server) buildTopology(cfg *config.Config, prev *topology) (*topology, e
 			t.tickEvery = max(pc.Timeout/4, time.Millisecond)
 		}
 	}
+	s.buildEmulations(t, prev)
 	return t, nil
 }
 
@@ -70,6 +75,9 @@ func (s *Server) buildTopology(cfg *config.Config, prev *topology) (*topology, e
 func (t *topology) activate() {
 	for _, p := range t.pools {
 		p.Activate()
+	}
+	for _, e := range t.emus {
+		e.start()
 	}
 }
 
@@ -187,6 +195,7 @@ func (s *Server) reload(cfg *config.Config) (*ReloadResult, error) {
 	for _, p := range old.pools {
 		p.Close()
 	}
+	closeEmulations(old, next)
 	return res, nil
 }
 

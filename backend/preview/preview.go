@@ -276,6 +276,9 @@ var display = map[string]func(*config.Pool) string{
 	"max_multibulk_len":    func(p *config.Pool) string { return strconv.Itoa(p.Limits.MaxArrayLen) },
 	"max_value_bytes":      func(p *config.Pool) string { return strconv.Itoa(p.Limits.MaxValueBytes) },
 	"slowlog_threshold_ms": func(p *config.Pool) string { return ms(p.SlowlogThreshold) },
+	"cluster_emulation":    func(p *config.Pool) string { return strconv.FormatBool(p.ClusterEmulation) },
+	"announce":             func(p *config.Pool) string { return strconv.Quote(p.Announce) },
+	"cluster_peers":        func(p *config.Pool) string { return "[" + strings.Join(p.ClusterPeers, ", ") + "]" },
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + "ms" }
