@@ -280,7 +280,7 @@ func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
 	pending := bc.pending
 	bc.pending = bc.pending[:0]
 	for _, r := range pending {
-		if r.cli == nil && r.parent == nil {
+		if r.cli == nil && r.parent == nil && !r.internal {
 			lp.putReq(r) // its client left while we dialled
 			continue
 		}
@@ -385,6 +385,9 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 		}
 		if bc.proto == protoMemcacheBinary {
 			reply = binaryReply(r, reply)
+		} else if reply[0] == '-' && bc.lpool.pool.IsCluster() && isRedirect(reply) {
+			lp.redirect(bc, r, reply)
+			continue
 		}
 		lp.complete(r, reply, true)
 	}
@@ -465,6 +468,9 @@ func (bc *backendConn) fail(err error) {
 	bc.text.Reset()
 	if !bc.retiring { // a server that left is no one's to probe
 		bc.srvh.ReportFailure(err)
+	}
+	if bc.lpool.pool.IsCluster() {
+		bc.lpool.pool.RequestRefresh() // a failover may have moved its slots
 	}
 	reply := bc.errReply(backend.ErrorText(err))
 	bc.out.reset()

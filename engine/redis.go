@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-proxy/ferry/backend/cluster"
 	"github.com/ferry-proxy/ferry/codec/resp"
 )
 
@@ -167,11 +168,16 @@ func (cl *client) forward(key, raw []byte) {
 func (cl *client) forwardTo(si int, raw []byte) {
 	if si < 0 {
 		cl.stats.ForwardError.Inc() // as twemproxy counts a request with no server to go to
-		cl.answer(replyNoServer)
+		cl.answer(cl.noServerReply())
 		return
 	}
 	r := cl.lp.getReq()
 	cl.push(r)
+	if cl.lpool.pool.IsCluster() {
+		// Kept until the reply is in: a MOVED or ASK sends it again.
+		r.out = append(ownedBuf(len(raw)), raw...)
+		raw = r.out
+	}
 	cl.conn(si).enqueue(r, raw)
 }
 
@@ -181,8 +187,17 @@ func (cl *client) forwardTo(si int, raw []byte) {
 func (cl *client) forwardSameServer(cmd *resp.Command, args [][]byte, raw []byte) {
 	p := cl.lpool.pool
 	first, same, nkeys := -1, true, 0
+	var slot uint16
 	ok := resp.KeyIndexes(cmd, args, func(i int) {
 		si := p.Pick(args[i])
+		if p.IsCluster() {
+			// Redis Cluster's rule: one slot, even on one node.
+			s := cluster.Slot(args[i])
+			if nkeys > 0 && s != slot {
+				same = false
+			}
+			slot = s
+		}
 		if nkeys == 0 {
 			first = si
 		} else if si != first {
@@ -193,6 +208,8 @@ func (cl *client) forwardSameServer(cmd *resp.Command, args [][]byte, raw []byte
 	switch {
 	case !ok:
 		cl.answer(replyBadNumKeys)
+	case !same && p.IsCluster():
+		cl.answer(replyCrossSlot)
 	case !same:
 		cl.answer(replyCrossServer)
 	case nkeys == 0:

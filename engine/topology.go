@@ -90,6 +90,8 @@ func (s *Server) Reload(cfg *config.Config) (*ReloadResult, error) {
 		return nil, ErrReloadBusy
 	}
 	defer s.reloadMu.Unlock()
+	s.topoMu.Lock() // not while a cluster pool's new slot map is applied
+	defer s.topoMu.Unlock()
 	res, err := s.reload(cfg)
 	if err != nil {
 		s.reloadFailures.Add(1)
@@ -187,6 +189,7 @@ func (s *Server) reload(cfg *config.Config) (*ReloadResult, error) {
 	for _, p := range old.pools {
 		p.Close()
 	}
+	s.syncLearners(next)
 	return res, nil
 }
 
@@ -292,6 +295,12 @@ func (lp *loop) adopt(t *topology) {
 		}
 	}
 	lp.topo, lp.pools, lp.byName, lp.conns = t, pools, byName, conns
+	for _, lpool := range prevPools {
+		lp.retryParked(lpool) // redirected to a node the new map may name
+	}
+	for i := len(lp.clients) - 1; i >= 0; i-- {
+		lp.clients[i].checkMapWait() // a cluster pool's first map
+	}
 	// Clients of a pool that left: what they are owed, then a close.
 	for i := len(lp.clients) - 1; i >= 0; i-- {
 		if cl := lp.clients[i]; cl.lpool.removed && !cl.closing {

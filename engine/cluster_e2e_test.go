@@ -1,0 +1,339 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferry-proxy/ferry/backend/cluster"
+	"github.com/ferry-proxy/ferry/internal/testutil"
+)
+
+// clusterYAML is a redis_cluster pool over the seeds, with extra lines.
+func clusterYAML(listen string, seeds []string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "alpha:\n  listen: %s\n  redis: true\n  distribution: redis_cluster\n", listen)
+	for _, e := range extra {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
+	b.WriteString("  servers:\n")
+	for _, s := range seeds {
+		fmt.Fprintf(&b, "    - %s:1\n", s)
+	}
+	return b.String()
+}
+
+func startClusterProxy(t testing.TB, c *testutil.Cluster, extra ...string) *proxy {
+	t.Helper()
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	return startProxyYAML(t, clusterYAML(listen, c.Addrs(), extra...), c.Nodes)
+}
+
+// nodeOf is the node that serves key's slot at the cluster's start.
+func nodeOf(c *testutil.Cluster, key string) *testutil.Proc {
+	s := int(cluster.Slot([]byte(key)))
+	for i, r := range c.SlotRanges {
+		if s >= r[0] && s <= r[1] {
+			return c.Nodes[i]
+		}
+	}
+	panic("slot not covered")
+}
+
+func TestClusterSlotRule(t *testing.T) {
+	assert.Equal(t, uint16(12182), cluster.Slot([]byte("foo")))
+	assert.Equal(t, cluster.Slot([]byte("bar")), cluster.Slot([]byte("{bar}.x")))
+	assert.Equal(t, cluster.Slot([]byte("{}x")), cluster.Slot([]byte("{}x")))
+	assert.NotEqual(t, cluster.Slot([]byte("x")), cluster.Slot([]byte("{}x")), "an empty tag hashes the whole key")
+}
+
+// A plain client through ferry uses a 3-master cluster: every key lands on
+// the node that owns its slot; cross-slot multi-key commands are split and
+// merged; same-server commands need one slot.
+func TestClusterPlainClient(t *testing.T) {
+	c := testutil.StartRedisCluster(t, 3)
+	p := startClusterProxy(t, c, "timeout: 5000")
+	cl := p.client(t)
+	ctx := context.Background()
+
+	for i := range 300 {
+		k, v := "key:"+strconv.Itoa(i), "v"+strconv.Itoa(i)
+		require.NoError(t, cl.Set(ctx, k, v, 0).Err())
+		got, err := cl.Get(ctx, k).Result()
+		require.NoError(t, err)
+		require.Equal(t, v, got)
+		own, err := testutil.RedisDo(nodeOf(c, k).Addr, "GET", k)
+		require.NoError(t, err)
+		require.Equal(t, "$"+strconv.Itoa(len(v))+"\r\n"+v+"\r\n", string(own), "key %s on the node of its slot", k)
+	}
+
+	// Cross-slot MSET / MGET / EXISTS / DEL, every reply checked.
+	var kv []any
+	var keys []string
+	for i := range 50 {
+		k := "multi:" + strconv.Itoa(i)
+		keys = append(keys, k)
+		kv = append(kv, k, "m"+strconv.Itoa(i))
+	}
+	require.NoError(t, cl.MSet(ctx, kv...).Err())
+	vals, err := cl.MGet(ctx, append(keys, "multi:missing")...).Result()
+	require.NoError(t, err)
+	require.Len(t, vals, 51)
+	for i := range 50 {
+		require.Equal(t, "m"+strconv.Itoa(i), vals[i])
+	}
+	require.Nil(t, vals[50])
+	n, err := cl.Exists(ctx, append(keys, "multi:missing", keys[0])...).Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(51), n)
+	n, err = cl.Del(ctx, keys[:25]...).Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(25), n)
+	n, err = cl.Unlink(ctx, keys...).Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(25), n)
+	n, err = cl.Exists(ctx, keys...).Result()
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	// One slot: runs. Several: CROSSSLOT, as Redis answers.
+	require.NoError(t, cl.Set(ctx, "{u1}.a", "x", 0).Err())
+	require.NoError(t, cl.Rename(ctx, "{u1}.a", "{u1}.b").Err())
+	require.Equal(t, "x", cl.Get(ctx, "{u1}.b").Val())
+	err = cl.Rename(ctx, "{u1}.b", "other").Err()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "CROSSSLOT")
+	r, err := cl.Eval(ctx, "return redis.call('get', KEYS[1])", []string{"{u1}.b", "{u1}.c"}).Result()
+	require.NoError(t, err)
+	require.Equal(t, "x", r)
+	err = cl.Eval(ctx, "return 1", []string{"a", "b"}).Err()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "CROSSSLOT")
+
+	// A 3,000-command pipeline over every node, in order.
+	pipe := cl.Pipeline()
+	cmds := make([]redis.Cmder, 0, 3000)
+	for i := range 1000 {
+		k := "pipe:" + strconv.Itoa(i)
+		cmds = append(cmds, pipe.Set(ctx, k, i, 0), pipe.Incr(ctx, k), pipe.Get(ctx, k))
+	}
+	_, err = pipe.Exec(ctx)
+	require.NoError(t, err)
+	for i := range 1000 {
+		require.Equal(t, "OK", cmds[3*i].(*redis.StatusCmd).Val())
+		require.Equal(t, int64(i+1), cmds[3*i+1].(*redis.IntCmd).Val())
+		require.Equal(t, strconv.Itoa(i+1), cmds[3*i+2].(*redis.StringCmd).Val())
+	}
+}
+
+// nodeID is a node's cluster id.
+func nodeID(t *testing.T, addr string) string {
+	r, err := testutil.RedisDo(addr, "CLUSTER", "MYID")
+	require.NoError(t, err)
+	s := string(r)
+	return strings.TrimSpace(s[strings.Index(s, "\n")+1:])
+}
+
+func redisOK(t *testing.T, addr string, args ...string) {
+	t.Helper()
+	r, err := testutil.RedisDo(addr, args...)
+	require.NoError(t, err)
+	require.Equal(t, "+OK\r\n", string(r), "%s %v", addr, args)
+}
+
+// A slot migrated by hand (IMPORTING / MIGRATING, MIGRATE in batches,
+// SETSLOT NODE) while clients write and read keys in it: ASK and MOVED are
+// followed, no client sees an error, and no INCR is lost or doubled.
+func TestClusterSlotMigration(t *testing.T) {
+	c := testutil.StartRedisCluster(t, 3)
+	p := startClusterProxy(t, c, "timeout: 5000")
+	ctx := context.Background()
+	const tag = "{mig}"
+	slot := int(cluster.Slot([]byte(tag)))
+	src := nodeOf(c, tag)
+	var dst *testutil.Proc
+	for _, n := range c.Nodes {
+		if n != src {
+			dst = n
+			break
+		}
+	}
+	srcID, dstID := nodeID(t, src.Addr), nodeID(t, dst.Addr)
+
+	// Keys in the slot before the move, so that MIGRATE has work to do.
+	seed := p.client(t)
+	for i := range 200 {
+		require.NoError(t, seed.Set(ctx, tag+"pre:"+strconv.Itoa(i), "x", 0).Err())
+	}
+
+	const workers = 8
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	counts := make([]int64, workers)
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := p.client(t)
+			key := tag + "ctr:" + strconv.Itoa(w)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				pipe := cl.Pipeline()
+				incr := pipe.Incr(ctx, key)
+				get := pipe.Get(ctx, tag+"pre:"+strconv.Itoa(w))
+				if _, err := pipe.Exec(ctx); err != nil {
+					errs <- fmt.Errorf("worker %d after %d INCRs: %w", w, counts[w], err)
+					return
+				}
+				counts[w]++
+				if incr.Val() != counts[w] || get.Val() != "x" {
+					errs <- fmt.Errorf("worker %d: INCR %d, want %d; GET %q", w, incr.Val(), counts[w], get.Val())
+					return
+				}
+			}
+		}()
+	}
+	waitCounts := func(min int64) {
+		require.Eventually(t, func() bool {
+			for w := range workers {
+				if len(errs) > 0 {
+					return true
+				}
+				if counts[w] < min {
+					return false
+				}
+			}
+			return true
+		}, 20*time.Second, time.Millisecond)
+	}
+	waitCounts(50)
+
+	s := strconv.Itoa(slot)
+	redisOK(t, dst.Addr, "CLUSTER", "SETSLOT", s, "IMPORTING", srcID)
+	redisOK(t, src.Addr, "CLUSTER", "SETSLOT", s, "MIGRATING", dstID)
+	moved := 0
+	for {
+		r, err := testutil.RedisDo(src.Addr, "CLUSTER", "GETKEYSINSLOT", s, "20")
+		require.NoError(t, err)
+		ks := bulkStrings(string(r))
+		if len(ks) == 0 {
+			break
+		}
+		args := []string{"MIGRATE", testutil.Loopback, strconv.Itoa(dst.Port), "", "0", "5000", "KEYS"}
+		r, err = testutil.RedisDo(src.Addr, append(args, ks...)...)
+		require.NoError(t, err)
+		require.Contains(t, []string{"+OK\r\n", "+NOKEY\r\n"}, string(r))
+		moved += len(ks)
+		time.Sleep(5 * time.Millisecond) // let requests meet the half-moved slot
+	}
+	for _, n := range []*testutil.Proc{dst, src} {
+		redisOK(t, n.Addr, "CLUSTER", "SETSLOT", s, "NODE", dstID)
+	}
+	for _, n := range c.Nodes {
+		if n != src && n != dst {
+			redisOK(t, n.Addr, "CLUSTER", "SETSLOT", s, "NODE", dstID)
+		}
+	}
+	var before [workers]int64
+	copy(before[:], counts)
+	waitCounts(before[0] + 50) // traffic after the move, routed by the new map
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	require.GreaterOrEqual(t, moved, 200)
+	for w := range workers {
+		r, err := testutil.RedisDo(dst.Addr, "GET", tag+"ctr:"+strconv.Itoa(w))
+		require.NoError(t, err)
+		want := strconv.FormatInt(counts[w], 10)
+		require.Equal(t, "$"+strconv.Itoa(len(want))+"\r\n"+want+"\r\n", string(r), "worker %d: INCRs neither lost nor doubled", w)
+	}
+	st := p.srv.Stats().Pools[0]
+	t.Logf("%d keys moved; %d MOVED and %d ASK followed; INCRs per worker %v", moved, st.Moved, st.Asked, counts)
+	require.Positive(t, st.Moved+st.Asked, "the migration was seen by the clients' requests")
+	// The map followed: the slot is routed to its new owner without a redirect.
+	require.Eventually(t, func() bool {
+		m := p.srv.Pools()[0].SlotMap()
+		return m != nil && m.Masters[m.Owner[slot]] == dst.Addr
+	}, 15*time.Second, 10*time.Millisecond)
+}
+
+// bulkStrings reads the elements of a flat array of bulk strings.
+func bulkStrings(r string) []string {
+	lines := strings.Split(strings.TrimSuffix(r, "\r\n"), "\r\n")
+	var out []string
+	for i := 1; i+1 < len(lines); i += 2 {
+		out = append(out, lines[i+1])
+	}
+	return out
+}
+
+// With every seed unreachable at start, requests wait for the first slot
+// map, and go through once a seed answers.
+func TestClusterSeedsDownAtStart(t *testing.T) {
+	c := testutil.StartRedisCluster(t, 3)
+	for _, n := range c.Nodes {
+		n.Stop()
+	}
+	p := startClusterProxy(t, c, "timeout: 8000")
+	cl := p.client(t)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		if err := cl.Set(ctx, "late", "v", 0).Err(); err != nil {
+			done <- err
+			return
+		}
+		v, err := cl.Get(ctx, "late").Result()
+		if err == nil && v != "v" {
+			err = fmt.Errorf("GET late = %q", v)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("answered before any seed was up: %v", err)
+	case <-time.After(time.Second):
+	}
+	for _, n := range c.Nodes {
+		n.Cont()
+	}
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reply after the seeds came back")
+	}
+	require.Greater(t, time.Since(start), time.Second)
+	require.NoError(t, c.WaitOK(10*time.Second))
+}
+
+// With no seed at all, a request waits the pool timeout, then gets an error
+// that says why.
+func TestClusterNoSeed(t *testing.T) {
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	dead := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	p := startProxyYAML(t, clusterYAML(listen, []string{dead}, "timeout: 300"), nil)
+	cl := p.client(t)
+	start := time.Now()
+	err := cl.Get(context.Background(), "k").Err()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "slot map is not known yet")
+	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
+}
