@@ -193,6 +193,9 @@ func (bc *backendConn) checkBacklog() {
 // refuse fails r without sending it: the server is down. Counted, as in
 // twemproxy, as a forward error of the pool.
 func (bc *backendConn) refuse(r *request) {
+	if bc.lpool.pool.IsCluster() {
+		bc.lpool.pool.RequestRefresh() // a failover may have moved its slots
+	}
 	bc.lpool.shard.ForwardError.Inc()
 	bc.srvh.RequestFailed()
 	bc.failOne(r, bc.downReply())

@@ -85,6 +85,9 @@ func (s *Server) syncLearners(t *topology) {
 		}
 		want[p.Cfg.Name] = true
 		if s.learners[p.Cfg.Name] != nil {
+			if p.SlotMap() == nil {
+				p.RequestRefresh() // a reload that dropped the map (new credentials)
+			}
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferry-proxy/ferry/backend/cluster"
+	"github.com/ferry-proxy/ferry/config"
 	"github.com/ferry-proxy/ferry/internal/testutil"
 )
 
@@ -117,6 +118,16 @@ func TestClusterPlainClient(t *testing.T) {
 	err = cl.Eval(ctx, "return 1", []string{"a", "b"}).Err()
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "CROSSSLOT")
+
+	// A reload that keeps the pool's connections keeps its map: no wait.
+	m := p.srv.Pools()[0].SlotMap()
+	require.NotNil(t, m)
+	cfg, err := config.Parse("test.yml", []byte(clusterYAML(p.addr, c.Addrs()[:1], "timeout: 4000")))
+	require.NoError(t, err)
+	_, err = p.srv.Reload(cfg)
+	require.NoError(t, err)
+	require.Same(t, m, p.srv.Pools()[0].SlotMap())
+	require.Equal(t, "x", cl.Get(ctx, "{u1}.b").Val())
 
 	// A 3,000-command pipeline over every node, in order.
 	pipe := cl.Pipeline()
