@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,4 +349,158 @@ func TestClusterNoSeed(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "slot map is not known yet")
 	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
+}
+
+// clusterLoad runs clients pipelining INCRs (each on keys of its own, spread
+// over every slot range) and SET/GETs through p until stop is closed; every
+// reply is checked. counts[w][k] is how many INCRs of client w's key k were
+// answered.
+type clusterLoad struct {
+	wg     sync.WaitGroup
+	stop   chan struct{}
+	errs   chan error
+	counts [][]int64
+	rounds []int64 // pipelines completed, per client (read with mu)
+	mu     sync.Mutex
+}
+
+const loadKeys = 16
+
+func startClusterLoad(t *testing.T, p *proxy, clients, depth int) *clusterLoad {
+	l := &clusterLoad{stop: make(chan struct{}), errs: make(chan error, clients),
+		counts: make([][]int64, clients), rounds: make([]int64, clients)}
+	ctx := context.Background()
+	for w := range clients {
+		l.counts[w] = make([]int64, loadKeys)
+		cl := p.client(t)
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for round := 0; ; round++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				pipe := cl.Pipeline()
+				incrs := make([]*redis.IntCmd, depth)
+				keys := make([]int, depth)
+				gets := make([]*redis.StringCmd, depth)
+				for i := range depth {
+					keys[i] = (round*depth + i) % loadKeys
+					incrs[i] = pipe.Incr(ctx, fmt.Sprintf("load:%d:%d", w, keys[i]))
+					v := fmt.Sprintf("%d-%d", w, round)
+					pipe.Set(ctx, fmt.Sprintf("val:%d:%d", w, i), v, 0)
+					gets[i] = pipe.Get(ctx, fmt.Sprintf("val:%d:%d", w, i))
+				}
+				if _, err := pipe.Exec(ctx); err != nil {
+					l.errs <- fmt.Errorf("client %d round %d: %w", w, round, err)
+					return
+				}
+				for i := range depth {
+					l.counts[w][keys[i]]++
+					if incrs[i].Val() != l.counts[w][keys[i]] {
+						l.errs <- fmt.Errorf("client %d: INCR load:%d:%d = %d, want %d", w, w, keys[i], incrs[i].Val(), l.counts[w][keys[i]])
+						return
+					}
+					if want := fmt.Sprintf("%d-%d", w, round); gets[i].Val() != want {
+						l.errs <- fmt.Errorf("client %d: GET = %q, want %q", w, gets[i].Val(), want)
+						return
+					}
+				}
+				l.mu.Lock()
+				l.rounds[w]++
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+// waitRounds waits until every client has completed n more pipelines, or
+// one failed.
+func (l *clusterLoad) waitRounds(t *testing.T, n int64) {
+	l.mu.Lock()
+	base := slices.Clone(l.rounds)
+	l.mu.Unlock()
+	require.Eventually(t, func() bool {
+		if len(l.errs) > 0 {
+			return true
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for w, r := range l.rounds {
+			if r < base[w]+n {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 5*time.Millisecond)
+}
+
+// finish stops the load and reports the errors clients saw.
+func (l *clusterLoad) finish(t *testing.T) []error {
+	close(l.stop)
+	l.wg.Wait()
+	close(l.errs)
+	var errs []error
+	for err := range l.errs {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// checkCounts reads every counter back from the cluster through a fresh
+// client: no INCR lost or doubled.
+func (l *clusterLoad) checkCounts(t *testing.T, p *proxy) {
+	cl := p.client(t)
+	ctx := context.Background()
+	for w := range l.counts {
+		for k, want := range l.counts[w] {
+			got, err := cl.Get(ctx, fmt.Sprintf("load:%d:%d", w, k)).Int64()
+			if want == 0 {
+				continue
+			}
+			require.NoError(t, err)
+			require.Equal(t, want, got, "load:%d:%d", w, k)
+		}
+	}
+}
+
+// redis-cli --cluster reshard moves 1,000 slots while 50 clients pipeline
+// INCRs, SETs and GETs through ferry: no client sees an error, and no INCR
+// is lost or doubled.
+func TestClusterReshardUnderLoad(t *testing.T) {
+	testutil.RequireBinary(t, "redis-cli")
+	c := testutil.StartRedisCluster(t, 3)
+	p := startClusterProxy(t, c, "timeout: 5000")
+	load := startClusterLoad(t, p, 50, 8)
+	load.waitRounds(t, 5)
+	from, to := nodeID(t, c.Nodes[0].Addr), nodeID(t, c.Nodes[1].Addr)
+	start := time.Now()
+	out, err := exec.Command("redis-cli", "--cluster", "reshard", c.Nodes[0].Addr,
+		"--cluster-from", from, "--cluster-to", to, "--cluster-slots", "1000",
+		"--cluster-yes", "--cluster-pipeline", "10").CombinedOutput()
+	require.NoError(t, err, "%s", lastLines(string(out), 20))
+	took := time.Since(start)
+	load.waitRounds(t, 5)
+	errs := load.finish(t)
+	for _, err := range errs {
+		t.Error(err)
+	}
+	st := p.srv.Stats().Pools[0]
+	var total int64
+	for _, cs := range load.counts {
+		for _, n := range cs {
+			total += n
+		}
+	}
+	t.Logf("reshard of 1000 slots took %v under 50 clients (pipelines of 8 INCR+SET+GET): %d INCRs, %d MOVED and %d ASK followed, %d client errors",
+		took, total, st.Moved, st.Asked, len(errs))
+	load.checkCounts(t, p)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
