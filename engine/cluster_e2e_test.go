@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -503,4 +504,105 @@ func TestClusterReshardUnderLoad(t *testing.T) {
 func lastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// A master is killed under 50 pipelining clients: the requests on it fail
+// with an error until its replica is promoted, and every client's requests
+// succeed again once the cluster has the new master (ferry learns it from
+// the failed connections' map reads, not the 10 s refresh).
+func TestClusterFailoverUnderLoad(t *testing.T) {
+	c := testutil.StartRedisClusterReplicas(t, 3, 1, "--cluster-node-timeout", "1000")
+	p := startClusterProxy(t, c, "timeout: 2000")
+	ctx := context.Background()
+	const clients, depth = 50, 8
+	var (
+		mu        sync.Mutex
+		failed    int64
+		lastErr   time.Time
+		firstErr  string
+		okAfter   = make([]time.Time, clients) // last successful pipeline
+		wg        sync.WaitGroup
+		stop      = make(chan struct{})
+		succeeded atomic.Int64
+	)
+	for w := range clients {
+		cl := p.client(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; ; round++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				pipe := cl.Pipeline()
+				for i := range depth {
+					pipe.Incr(ctx, fmt.Sprintf("fo:%d:%d", w, (round*depth+i)%loadKeys))
+				}
+				cmds, _ := pipe.Exec(ctx)
+				var bad int64
+				var msg string
+				for _, cmd := range cmds {
+					if err := cmd.Err(); err != nil {
+						bad++
+						msg = err.Error()
+					}
+				}
+				now := time.Now()
+				mu.Lock()
+				if bad > 0 {
+					failed += bad
+					lastErr = now
+					if firstErr == "" {
+						firstErr = msg
+					}
+				} else {
+					okAfter[w] = now
+				}
+				mu.Unlock()
+				if bad > 0 {
+					time.Sleep(5 * time.Millisecond) // as a client backs off
+				} else {
+					succeeded.Add(depth)
+				}
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return succeeded.Load() > 20000 }, 30*time.Second, time.Millisecond)
+
+	victim, heir := c.Nodes[0], c.Replicas[0]
+	killedAt := time.Now()
+	victim.Kill()
+	var promotedAt time.Time
+	require.Eventually(t, func() bool {
+		info, err := testutil.RedisDo(heir.Addr, "INFO", "replication")
+		if err == nil && strings.Contains(string(info), "role:master") {
+			promotedAt = time.Now()
+			return true
+		}
+		return false
+	}, 30*time.Second, 5*time.Millisecond)
+	// Every client succeeds again after the promotion.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, at := range okAfter {
+			if !at.After(promotedAt.Add(100 * time.Millisecond)) {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 5*time.Millisecond)
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	recovered := lastErr.Sub(promotedAt)
+	t.Logf("master killed under %d clients (pipelines of %d INCRs): promoted after %v; %d requests failed (first error: %s); last error %v after the promotion; %d requests succeeded",
+		clients, depth, promotedAt.Sub(killedAt).Round(time.Millisecond), failed, firstErr, recovered.Round(time.Millisecond), succeeded.Load())
+	require.Less(t, recovered, 2*time.Second, "clients succeed again soon after the cluster has a new master")
+	m := p.srv.Pools()[0].SlotMap()
+	require.Contains(t, m.Masters, heir.Addr)
+	require.NotContains(t, m.Masters, victim.Addr)
 }
