@@ -85,6 +85,12 @@ func BenchmarkProxyClusterGETPipeline16(b *testing.B) {
 	benchProxy(b, p, 16, testutil.Command("GET", "bench:key"), []byte("$-1\r\n"))
 }
 
+// A cross-slot MGET of 4 keys on 3 masters: split per slot, merged.
+func BenchmarkProxyClusterMGET4(b *testing.B) {
+	p := startClusterProxy(b, testutil.StartRedisCluster(b, 3))
+	benchProxy(b, p, 1, testutil.Command("MGET", "a", "b", "c", "d"), []byte("*4\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n"))
+}
+
 // BenchmarkDirectGET is the same loop against redis-server itself: the
 // baseline the proxy's figures are read against.
 func BenchmarkDirectGET(b *testing.B) {
