@@ -79,11 +79,15 @@ func (p *Pool) HasSlotMap() bool { return !p.cluster || p.slots != nil }
 
 // pickSlot is Pick for a cluster pool: the index of the slot's master, or
 // -1 when no map is learned yet or no master serves the slot.
-func (p *Pool) pickSlot(key []byte) int {
+func (p *Pool) pickSlot(key []byte) int { return p.SlotOwner(cluster.Slot(key)) }
+
+// SlotOwner is the index in Servers of the master of slot, or -1 when no map
+// is learned yet or no master serves the slot. Cluster pools only.
+func (p *Pool) SlotOwner(slot uint16) int {
 	if p.slots == nil {
 		return -1
 	}
-	o := p.slots[cluster.Slot(key)]
+	o := p.slots[slot&(cluster.Slots-1)]
 	if o == cluster.Unassigned {
 		return -1
 	}

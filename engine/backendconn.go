@@ -121,7 +121,9 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 		return
 	case stateIdle:
 		if bc.srvh.Down() {
-			bc.refuse(r)
+			if !bc.holdForFailover(r) {
+				bc.refuse(r)
+			}
 			return
 		}
 		bc.dial()
@@ -494,6 +496,9 @@ func (bc *backendConn) fail(err error) {
 	bc.pending = bc.pending[:0]
 	for _, r := range pending {
 		// never forwarded: the dial they waited for failed
+		if bc.holdForFailover(r) {
+			continue
+		}
 		bc.lpool.shard.ForwardError.Inc()
 		bc.srvh.RequestFailed()
 		bc.failOne(r, reply)

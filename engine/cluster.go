@@ -51,6 +51,7 @@ var (
 	replySlotUnowned = []byte("-CLUSTERDOWN Hash slot not served\r\n")
 	replyCrossSlot   = []byte("-CROSSSLOT Keys in request don't hash to the same slot\r\n")
 	replyUnknownNode = []byte("-ERR ferry: redirected to a cluster node the slot map does not name (yet)\r\n")
+	replyMasterDown  = []byte("-CLUSTERDOWN ferry: the master of this slot is down and no other took its slots in time\r\n")
 	askingCmd        = []byte("*1\r\n$6\r\nASKING\r\n")
 )
 
@@ -365,11 +366,35 @@ func (lp *loop) redirect(from *backendConn, r *request, reply []byte) {
 			r.moveTo = ownedBuf(len(addr))
 		}
 		r.moveTo = append(r.moveTo[:0], addr...)
-		r.sentAt = lp.now
-		lpool.parked = append(lpool.parked, r)
+		lp.park(lpool, r)
 		return
 	}
 	lp.resend(lpool, r, si)
+}
+
+// park holds r in lpool: until the map names r.moveTo when it is set, else
+// until the master of r's slot is up or another master serves the slot.
+// retryParked looks again at every map change and every tick.
+func (lp *loop) park(lpool *loopPool, r *request) {
+	if r.parkedAt == 0 {
+		r.parkedAt = lp.now
+	}
+	lpool.parked = append(lpool.parked, r)
+}
+
+// holdForFailover parks a request of a cluster pool that would be refused
+// because its master is down: a replica may be about to take the master's
+// slots (a failover takes about cluster-node-timeout), and the request, not
+// yet sent, can then go there. It waits at most the map wait.
+func (bc *backendConn) holdForFailover(r *request) bool {
+	p := bc.lpool.pool
+	if !p.IsCluster() || r.internal || r.out == nil || r.noreply {
+		return false
+	}
+	p.RequestRefresh()
+	r.moveTo = r.moveTo[:0]
+	bc.lp.park(bc.lpool, r)
+	return true
 }
 
 // resend sends r to server si of lpool (after ASKING when r.asking).
@@ -401,21 +426,35 @@ func (lp *loop) retryParked(lpool *loopPool) {
 		return
 	}
 	p := lpool.pool
-	kept := lpool.parked[:0]
-	for _, r := range lpool.parked {
+	list := lpool.parked
+	lpool.parked = nil // a resend may park again
+	for _, r := range list {
 		si := -1
-		if !lpool.removed {
-			si = p.ServerIndex(r.moveTo)
+		if !lpool.removed && p.IsCluster() {
+			if len(r.moveTo) > 0 {
+				si = p.ServerIndex(r.moveTo)
+			} else if o := p.SlotOwner(r.slot); o >= 0 && !p.Servers[o].Down() {
+				si = o
+			}
 		}
 		switch {
 		case si >= 0:
+			r.moveTo = r.moveTo[:0]
 			lp.resend(lpool, r, si)
-		case lpool.removed || lp.now-r.sentAt >= mapWait(p):
-			lp.complete(r, replyUnknownNode, false)
+		case lpool.removed || !p.IsCluster() || lp.now-r.parkedAt >= mapWait(p):
+			reply := replyMasterDown
+			if len(r.moveTo) > 0 {
+				reply = replyUnknownNode
+			}
+			lpool.shard.ForwardError.Inc()
+			lp.complete(r, reply, false)
 		default:
-			kept = append(kept, r)
+			lpool.parked = append(lpool.parked, r)
 		}
 	}
-	clear(lpool.parked[len(kept):])
-	lpool.parked = kept
+	if len(lpool.parked) > 0 && p.IsCluster() {
+		// Their clients may send nothing more until these are answered:
+		// keep reading the map (coalesced) until it names a way out.
+		p.RequestRefresh()
+	}
 }

@@ -504,13 +504,14 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// A master is killed under 50 pipelining clients: the requests on it fail
-// with an error until its replica is promoted, and every client's requests
-// succeed again once the cluster has the new master (ferry learns it from
-// the failed connections' map reads, not the 10 s refresh).
+// A master is killed under 50 pipelining clients: the requests in flight on
+// it fail with an error; those that come for its slots while it is down are
+// held (up to the pool timeout) and go to its replica once promoted, so a
+// client loses at most the pipeline it had in flight. ferry learns the new
+// master from the map reads the failures ask for, not the 10 s refresh.
 func TestClusterFailoverUnderLoad(t *testing.T) {
 	c := testutil.StartRedisClusterReplicas(t, 3, 1, "--cluster-node-timeout", "1000")
-	p := startClusterProxy(t, c, "timeout: 2000")
+	p := startClusterProxy(t, c, "timeout: 6000")
 	ctx := context.Background()
 	const clients, depth = 50, 8
 	var (
@@ -518,6 +519,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		failed    int64
 		lastErr   time.Time
 		firstErr  string
+		lastMsg   string
 		okAfter   = make([]time.Time, clients) // last successful pipeline
 		wg        sync.WaitGroup
 		stop      = make(chan struct{})
@@ -551,7 +553,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 				mu.Lock()
 				if bad > 0 {
 					failed += bad
-					lastErr = now
+					lastErr, lastMsg = now, msg
 					if firstErr == "" {
 						firstErr = msg
 					}
@@ -597,9 +599,10 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	recovered := lastErr.Sub(promotedAt)
-	t.Logf("master killed under %d clients (pipelines of %d INCRs): promoted after %v; %d requests failed (first error: %s); last error %v after the promotion; %d requests succeeded",
-		clients, depth, promotedAt.Sub(killedAt).Round(time.Millisecond), failed, firstErr, recovered.Round(time.Millisecond), succeeded.Load())
-	require.Less(t, recovered, 2*time.Second, "clients succeed again soon after the cluster has a new master")
+	t.Logf("master killed under %d clients (pipelines of %d INCRs): promoted after %v; %d requests failed (first error: %s); last error %v after the promotion (%s); %d requests succeeded",
+		clients, depth, promotedAt.Sub(killedAt).Round(time.Millisecond), failed, firstErr, recovered.Round(time.Millisecond), lastMsg, succeeded.Load())
+	require.Less(t, recovered, time.Second, "clients succeed again soon after the cluster has a new master")
+	require.LessOrEqual(t, failed, int64(clients*depth), "at most what was in flight on the master")
 	m := p.srv.Pools()[0].SlotMap()
 	require.Contains(t, m.Masters, heir.Addr)
 	require.NotContains(t, m.Masters, victim.Addr)

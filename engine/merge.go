@@ -19,7 +19,11 @@ func (cl *client) split(cmd *resp.Command, args [][]byte, raw []byte) {
 		cl.answer(cl.noServerReply())
 		return
 	case !multi:
-		cl.forwardTo(int(srvOf[0]), raw)
+		var slot uint16
+		if cl.lpool.pool.IsCluster() {
+			slot = uint16(cl.lp.keyGrp[0])
+		}
+		cl.forwardTo(int(srvOf[0]), slot, raw)
 		return
 	}
 	parent := cl.lp.getReq()
@@ -89,7 +93,7 @@ func (cl *client) fanOut(parent *request, srvOf []int32, keys [][]byte, step int
 			fragOf[g] = fi
 			f := lp.getReq()
 			f.parent, f.server, f.mcCmd = parent, si, parent.mcCmd
-			f.group = g
+			f.group, f.slot = g, uint16(g) // slot: meaningful in cluster pools
 			parent.frags = append(parent.frags, f)
 		}
 		f := parent.frags[fi]

@@ -161,11 +161,18 @@ func unknownCommand(name []byte, args [][]byte) []byte {
 
 // forward sends a request whose keys all live on the server of key.
 func (cl *client) forward(key, raw []byte) {
-	cl.forwardTo(cl.lpool.pool.Pick(key), raw)
+	p := cl.lpool.pool
+	if p.IsCluster() {
+		slot := cluster.Slot(key)
+		cl.forwardTo(p.SlotOwner(slot), slot, raw)
+		return
+	}
+	cl.forwardTo(p.Pick(key), 0, raw)
 }
 
-// forwardTo sends a request to server si (-1: no server is live).
-func (cl *client) forwardTo(si int, raw []byte) {
+// forwardTo sends a request to server si (-1: no server is live); slot is
+// its keys' slot in a cluster pool.
+func (cl *client) forwardTo(si int, slot uint16, raw []byte) {
 	if si < 0 {
 		cl.stats.ForwardError.Inc() // as twemproxy counts a request with no server to go to
 		cl.answer(cl.noServerReply())
@@ -177,6 +184,7 @@ func (cl *client) forwardTo(si int, raw []byte) {
 		// Kept until the reply is in: a MOVED or ASK sends it again.
 		r.out = append(ownedBuf(len(raw)), raw...)
 		raw = r.out
+		r.slot = slot
 	}
 	cl.conn(si).enqueue(r, raw)
 }
@@ -217,7 +225,7 @@ func (cl *client) forwardSameServer(cmd *resp.Command, args [][]byte, raw []byte
 		// first argument hashes to, so the same script meets the same server.
 		cl.forward(args[1], raw)
 	default:
-		cl.forwardTo(first, raw)
+		cl.forwardTo(first, slot, raw)
 	}
 }
 

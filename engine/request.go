@@ -49,7 +49,9 @@ type request struct {
 	// map does not (yet), while parked (an ownedBuf buffer).
 	redirects uint8
 	asking    bool
+	slot      uint16 // its keys' slot
 	moveTo    []byte
+	parkedAt  int64 // when it was first parked (lp.now)
 
 	// internal marks a request the proxy sent on its own (AUTH / SELECT on
 	// connect); its reply is checked and dropped.
