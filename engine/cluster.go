@@ -237,7 +237,11 @@ func (s *Server) updatePool(name string, m *cluster.Map) {
 	}
 	np := backend.NextClusterPool(prev, m)
 	np.SetLogger(s.log)
-	next := &topology{cfg: old.cfg, tickEvery: old.tickEvery, pools: slices.Clone(old.pools)}
+	// The same topology but for this pool: a copy, so that whatever else
+	// it holds (the config, the tick, lookups by listener) carries over.
+	nt := *old
+	nt.pools = slices.Clone(old.pools)
+	next := &nt
 	for i, p := range next.pools {
 		if p == prev {
 			next.pools[i] = np
