@@ -3,8 +3,10 @@ package engine
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -249,7 +251,13 @@ func (s *Server) updatePool(name string, m *cluster.Map) {
 	}
 	np.Activate()
 	s.topo.Store(next)
-	s.log.Info("redis cluster: slot map applied", "pool", name, "from", m.From, "masters", len(m.Masters))
+	// A reshard changes the map slot by slot: logged at Info only when the
+	// masters change (and for the first map).
+	level := slog.LevelDebug
+	if pm := prev.SlotMap(); pm == nil || !slices.Equal(pm.Masters, m.Masters) {
+		level = slog.LevelInfo
+	}
+	s.log.Log(context.Background(), level, "redis cluster: slot map applied", "pool", name, "from", m.From, "masters", strings.Join(m.Masters, " "))
 	s.adoptAll(next)
 	prev.Close()
 }
