@@ -144,30 +144,11 @@ func (pp *poolParser) finish() {
 	} else if pool.Redis {
 		pool.Protocol = ProtocolRedis
 	}
-	if line, ok := pp.seen["redis_auth"]; ok && pool.RedisAuth != "" && !pool.Redis {
-		pp.errf(line, pool.Name, "redis_auth", "only valid for a redis pool")
-	}
 	if pool.IsRedisCluster() {
 		pp.checkRedisCluster()
 	}
-}
-
-// checkRedisCluster checks a `distribution: redis_cluster` pool: its
-// servers are seeds, and keys are placed by the cluster's rule, so the
-// settings that would place them otherwise are refused when they disagree.
-// `hash` is ignored: twemproxy files often set it on every pool.
-func (pp *poolParser) checkRedisCluster() {
-	pool := pp.pool
-	line := pp.seen["distribution"]
-	if !pool.Redis {
-		pp.errf(line, pool.Name, "distribution", "redis_cluster is only valid for a redis pool (redis: true)")
-	}
-	if l, ok := pp.seen["hash_tag"]; ok && pool.HashTag != "{}" {
-		pp.errf(l, pool.Name, "hash_tag", "a redis_cluster pool uses the cluster's hash tags, \"{}\": %q would place keys elsewhere", pool.HashTag)
-	}
-	pool.HashTag = "{}"
-	if l, ok := pp.seen["redis_db"]; ok && pool.RedisDB != 0 {
-		pp.errf(l, pool.Name, "redis_db", "a Redis Cluster has only database 0")
+	if line, ok := pp.seen["redis_auth"]; ok && pool.RedisAuth != "" && !pool.Redis {
+		pp.errf(line, pool.Name, "redis_auth", "only valid for a redis pool")
 	}
 }
 
@@ -350,4 +331,23 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// checkRedisCluster checks a `distribution: redis_cluster` pool: its
+// servers are seeds, and keys are placed by the cluster's rule, so the
+// settings that would place them otherwise are refused when they disagree.
+// `hash` is ignored: twemproxy files often set it on every pool.
+func (pp *poolParser) checkRedisCluster() {
+	pool := pp.pool
+	line := pp.seen["distribution"]
+	if !pool.Redis {
+		pp.errf(line, pool.Name, "distribution", "redis_cluster is only valid for a redis pool (redis: true)")
+	}
+	if l, ok := pp.seen["hash_tag"]; ok && pool.HashTag != "{}" {
+		pp.errf(l, pool.Name, "hash_tag", "a redis_cluster pool uses the cluster's hash tags, \"{}\": %q would place keys elsewhere", pool.HashTag)
+	}
+	pool.HashTag = "{}"
+	if l, ok := pp.seen["redis_db"]; ok && pool.RedisDB != 0 {
+		pp.errf(l, pool.Name, "redis_db", "a Redis Cluster has only database 0")
+	}
 }

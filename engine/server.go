@@ -176,10 +176,10 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.reloadMu.Lock() // no reload half applied
 	defer s.reloadMu.Unlock()
 	s.stopping.Store(true)
-	s.stopLearners()
 	if s.serveErr != nil {
-		return nil
+		return nil // Serve stopped its learners
 	}
+	s.stopLearners()
 	s.closeListeners()
 	for _, p := range s.topo.Load().pools {
 		p.Close()

@@ -184,12 +184,12 @@ func (s *Server) reload(cfg *config.Config) (*ReloadResult, error) {
 		}
 	}
 	wg.Wait()
+	s.syncLearners(next) // redis_cluster pools added, removed or changed
 	// The pools replaced or removed: their probers stop, except for the
 	// servers that moved to the new pools.
 	for _, p := range old.pools {
 		p.Close()
 	}
-	s.syncLearners(next)
 	return res, nil
 }
 
