@@ -205,9 +205,15 @@ func TestClusterSlotMigration(t *testing.T) {
 					return
 				default:
 				}
+				// A cross-slot MSET and MGET too: their fragment for the
+				// slot on the move is redirected on its own.
 				pipe := cl.Pipeline()
 				incr := pipe.Incr(ctx, key)
 				get := pipe.Get(ctx, tag+"pre:"+strconv.Itoa(w))
+				round := strconv.FormatInt(counts[w].Load(), 10)
+				mk := []string{tag + "m:" + strconv.Itoa(w), "other:" + strconv.Itoa(w), "third:" + strconv.Itoa(w)}
+				pipe.MSet(ctx, mk[0], round, mk[1], round, mk[2], round)
+				mget := pipe.MGet(ctx, mk...)
 				if _, err := pipe.Exec(ctx); err != nil {
 					errs <- fmt.Errorf("worker %d after %d INCRs: %w", w, counts[w].Load(), err)
 					return
@@ -215,6 +221,10 @@ func TestClusterSlotMigration(t *testing.T) {
 				n := counts[w].Add(1)
 				if incr.Val() != n || get.Val() != "x" {
 					errs <- fmt.Errorf("worker %d: INCR %d, want %d; GET %q", w, incr.Val(), n, get.Val())
+					return
+				}
+				if v := mget.Val(); len(v) != 3 || v[0] != round || v[1] != round || v[2] != round {
+					errs <- fmt.Errorf("worker %d: MGET %v, want %s x3", w, v, round)
 					return
 				}
 			}
