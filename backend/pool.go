@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-proxy/ferry/backend/cluster"
 	"github.com/ferry-proxy/ferry/backend/hash"
 	"github.com/ferry-proxy/ferry/config"
 	"github.com/ferry-proxy/ferry/worker"
@@ -105,6 +106,15 @@ type Pool struct {
 	nodes  []hash.Node
 	sel    atomic.Pointer[hash.Selector]
 
+	// A redis_cluster pool (cluster.go): Servers are the masters of slots,
+	// which owns each slot (nil until the first map is learned), the map
+	// it came from, and the refresh requests shared by the pools that
+	// follow it under the same name.
+	cluster bool
+	slots   *[cluster.Slots]uint16
+	slotMap *cluster.Map
+	refresh chan struct{}
+
 	mu     sync.Mutex // serialises selector rebuilds and prober starts (never taken per request)
 	closed bool
 	ctx    context.Context // cancelled by Close: stops the probers
@@ -130,6 +140,9 @@ func NewPool(cfg *config.Pool, loops int) (*Pool, error) {
 // engine keeps its connections to them. Nothing changes for prev's users
 // until Activate.
 func NextPool(cfg *config.Pool, loops int, prev *Pool) (*Pool, error) {
+	if cfg.IsRedisCluster() {
+		return nextClusterPool(cfg, loops, prev, nil)
+	}
 	fn, ok := hash.Lookup(cfg.Hash)
 	if !ok {
 		return nil, fmt.Errorf("pool %q: unknown hash %q", cfg.Name, cfg.Hash)
@@ -192,6 +205,9 @@ func (p *Pool) Activate() {
 // Pick returns the index of the server that owns key (hash tag applied), or
 // -1 when no server is live. It does not allocate and takes no lock.
 func (p *Pool) Pick(key []byte) int {
+	if p.cluster {
+		return p.pickSlot(key)
+	}
 	if p.Cfg.HashTag != "" {
 		key = hash.HashTag(key, p.Cfg.HashTag)
 	}
@@ -304,6 +320,9 @@ func (p *Pool) LiveCount() int {
 
 // rebuild publishes a selector over the servers that are not ejected.
 func (p *Pool) rebuild() error {
+	if p.cluster {
+		return nil // the cluster's slot map places keys, not ejections
+	}
 	live := make([]bool, len(p.Servers))
 	for i, s := range p.Servers {
 		live[i] = !s.ejected.Load()

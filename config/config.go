@@ -20,7 +20,8 @@
 //     optional octal permissions ("/tmp/x.sock 0666").
 //   - hash: one of [HashNames]; default fnv1a_64.
 //   - hash_tag: exactly two bytes, e.g. "{}".
-//   - distribution: one of [DistributionNames]; default ketama.
+//   - distribution: one of [DistributionNames]; default ketama. ferry adds
+//     [DistributionRedisCluster] ("redis_cluster").
 //   - timeout: milliseconds; default none (wait forever). 0 also means none.
 //   - backlog: listen backlog; default 512.
 //   - client_connections: maximum client connections; default 0 = unlimited.
@@ -253,6 +254,16 @@ var hashNames = []string{
 }
 
 var distributionNames = []string{"ketama", "modula", "random"}
+
+// DistributionRedisCluster is ferry's `distribution: redis_cluster`: the
+// servers are seed nodes of a Redis Cluster, and keys go where the cluster's
+// slot map says (CRC16 of the {hash tag}ged key mod 16384). Only for redis
+// pools; `hash` is ignored, `hash_tag` must be absent or "{}" (the cluster's
+// own rule), and redis_db must be 0 (a cluster has one database).
+const DistributionRedisCluster = "redis_cluster"
+
+// IsRedisCluster reports whether the pool's servers are Redis Cluster seeds.
+func (p *Pool) IsRedisCluster() bool { return p.Distribution == DistributionRedisCluster }
 
 // HashNames returns the names accepted by `hash`, in twemproxy's order.
 func HashNames() []string { return append([]string(nil), hashNames...) }

@@ -768,3 +768,23 @@ func TestDiffPoolCoversEveryKey(t *testing.T) {
 		t.Errorf("DiffPool = %v", got)
 	}
 }
+
+// A redis_cluster pool: seeds as servers, the cluster's hash tag, no other
+// placement settings.
+func TestRedisClusterDistribution(t *testing.T) {
+	cfg := mustParse(t, "p:\n  listen: 127.0.0.1:1\n  redis: true\n  hash: murmur\n  distribution: redis_cluster\n  servers:\n   - 127.0.0.1:7000:1\n   - 127.0.0.1:7001:1\n")
+	p := cfg.Pools[0]
+	assert.True(t, p.IsRedisCluster())
+	assert.Equal(t, "{}", p.HashTag, "the cluster's hash tag applies without being set")
+	mustParse(t, "p:\n  listen: 127.0.0.1:1\n  redis: true\n  hash_tag: \"{}\"\n  distribution: redis_cluster\n  servers:\n   - 127.0.0.1:7000:1\n")
+
+	for yml, want := range map[string]string{
+		"p:\n  listen: 127.0.0.1:1\n  distribution: redis_cluster\n  servers:\n   - 127.0.0.1:7000:1\n":                                `test.yml:3: pool "p": key "distribution": redis_cluster is only valid for a redis pool`,
+		"p:\n  listen: 127.0.0.1:1\n  redis: true\n  hash_tag: $$\n  distribution: redis_cluster\n  servers:\n   - 127.0.0.1:7000:1\n": `test.yml:4: pool "p": key "hash_tag": a redis_cluster pool uses the cluster's hash tags`,
+		"p:\n  listen: 127.0.0.1:1\n  redis: true\n  redis_db: 2\n  distribution: redis_cluster\n  servers:\n   - 127.0.0.1:7000:1\n":  `test.yml:4: pool "p": key "redis_db": a Redis Cluster has only database 0`,
+	} {
+		_, err := Parse("test.yml", []byte(yml))
+		require.Error(t, err, yml)
+		assert.Contains(t, err.Error(), want)
+	}
+}

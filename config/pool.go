@@ -36,7 +36,7 @@ func init() {
 		"listen":               (*poolParser).setListen,
 		"hash":                 oneOfField(func(p *Pool) *string { return &p.Hash }, "hash", hashNames),
 		"hash_tag":             (*poolParser).setHashTag,
-		"distribution":         oneOfField(func(p *Pool) *string { return &p.Distribution }, "distribution", distributionNames),
+		"distribution":         oneOfField(func(p *Pool) *string { return &p.Distribution }, "distribution", append(slices.Clone(distributionNames), DistributionRedisCluster)),
 		"timeout":              msField(func(p *Pool) *time.Duration { return &p.Timeout }),
 		"backlog":              intField(func(p *Pool) *int { return &p.Backlog }, 0),
 		"client_connections":   intField(func(p *Pool) *int { return &p.ClientConnections }, 0),
@@ -149,6 +149,9 @@ func (pp *poolParser) finish() {
 		pool.Redis = pool.Protocol == ProtocolRedis
 	} else if pool.Redis {
 		pool.Protocol = ProtocolRedis
+	}
+	if pool.IsRedisCluster() {
+		pp.checkRedisCluster()
 	}
 	if line, ok := pp.seen["redis_auth"]; ok && pool.RedisAuth != "" && !pool.Redis {
 		pp.errf(line, pool.Name, "redis_auth", "only valid for a redis pool")
@@ -335,4 +338,23 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// checkRedisCluster checks a `distribution: redis_cluster` pool: its
+// servers are seeds, and keys are placed by the cluster's rule, so the
+// settings that would place them otherwise are refused when they disagree.
+// `hash` is ignored: twemproxy files often set it on every pool.
+func (pp *poolParser) checkRedisCluster() {
+	pool := pp.pool
+	line := pp.seen["distribution"]
+	if !pool.Redis {
+		pp.errf(line, pool.Name, "distribution", "redis_cluster is only valid for a redis pool (redis: true)")
+	}
+	if l, ok := pp.seen["hash_tag"]; ok && pool.HashTag != "{}" {
+		pp.errf(l, pool.Name, "hash_tag", "a redis_cluster pool uses the cluster's hash tags, \"{}\": %q would place keys elsewhere", pool.HashTag)
+	}
+	pool.HashTag = "{}"
+	if l, ok := pp.seen["redis_db"]; ok && pool.RedisDB != 0 {
+		pp.errf(l, pool.Name, "redis_db", "a Redis Cluster has only database 0")
+	}
 }

@@ -132,7 +132,9 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 		return
 	case stateIdle:
 		if bc.srvh.Down() {
-			bc.refuse(r)
+			if !bc.holdForFailover(r) {
+				bc.refuse(r)
+			}
 			return
 		}
 		if bc.retiring { // not reachable from a pool any more; defensive
@@ -209,6 +211,9 @@ func (bc *backendConn) checkBacklog() {
 // refuse fails r without sending it: the server is down. Counted, as in
 // twemproxy, as a forward error of the pool.
 func (bc *backendConn) refuse(r *request) {
+	if bc.lpool.pool.IsCluster() {
+		bc.lpool.pool.RequestRefresh() // a failover may have moved its slots
+	}
 	bc.lpool.shard.ForwardError.Inc()
 	bc.srvh.RequestFailed()
 	bc.failOne(r, bc.downReply())
@@ -296,7 +301,7 @@ func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
 	pending := bc.pending
 	bc.pending = bc.pending[:0]
 	for _, r := range pending {
-		if r.cli == nil && r.parent == nil {
+		if r.cli == nil && r.parent == nil && !r.internal {
 			lp.putReq(r) // its client left while we dialled
 			continue
 		}
@@ -403,6 +408,9 @@ func (bc *backendConn) onTraffic(c gnet.Conn) gnet.Action {
 		}
 		if bc.proto == protoMemcacheBinary {
 			reply = binaryReply(r, reply)
+		} else if reply[0] == '-' && bc.lpool.pool.IsCluster() && isRedirect(reply) {
+			lp.redirect(bc, r, reply)
+			continue
 		}
 		lp.complete(r, reply, true)
 	}
@@ -484,6 +492,9 @@ func (bc *backendConn) fail(err error) {
 	if !bc.retiring { // a server that left is no one's to probe
 		bc.srvh.ReportFailure(err)
 	}
+	if bc.lpool.pool.IsCluster() {
+		bc.lpool.pool.RequestRefresh() // a failover may have moved its slots
+	}
 	reply := bc.errReply(backend.ErrorText(err))
 	bc.out.reset()
 	for {
@@ -503,6 +514,9 @@ func (bc *backendConn) fail(err error) {
 	bc.pending = bc.pending[:0]
 	for _, r := range pending {
 		// never forwarded: the dial they waited for failed
+		if bc.holdForFailover(r) {
+			continue
+		}
 		bc.lpool.shard.ForwardError.Inc()
 		bc.srvh.RequestFailed()
 		bc.failOne(r, reply)

@@ -43,6 +43,10 @@ type client struct {
 	half       *halfClosed // the client shut down its sending side with replies owed
 	throttled  bool        // parsing paused by back-pressure
 	lastActive int64
+	// A cluster pool without its first slot map: the client's input waits
+	// unparsed since mapWaitFrom (cluster.go).
+	waitingMap  bool
+	mapWaitFrom int64
 
 	lim clientLimits
 	cur reqMeta // the request being parsed, for push (see latency.go)
@@ -103,6 +107,9 @@ func (cl *client) onTraffic(c gnet.Conn) gnet.Action {
 	if !cl.open {
 		return gnet.None
 	}
+	if !cl.waitingMap {
+		cl.mapWaitFrom = 0 // what arrives next waits for the map afresh
+	}
 	if cl.closing {
 		cl.dropInput(c)
 	} else {
@@ -120,7 +127,7 @@ func (cl *client) parse(buf []byte) (off int, paused bool) {
 	// cl.live(): a write made while parsing (a reply over 64 KiB, a failing
 	// backend's error replies) can close this client synchronously.
 	for off < len(buf) && cl.live() && !cl.closing {
-		if cl.queue.Len() >= cl.lim.maxInflight || cl.unsent() > cl.lim.softOutput || cl.lp.over {
+		if cl.queue.Len() >= cl.lim.maxInflight || cl.unsent() > cl.lim.softOutput || cl.lp.over || cl.awaitingMap() {
 			cl.throttled = true
 			return off, true
 		}
@@ -344,7 +351,7 @@ func (cl *client) flush() {
 // limits again. gnet does not call OnTraffic for bytes it already holds, so
 // the client is woken explicitly.
 func (cl *client) maybeResume(out int) {
-	if cl.throttled && !cl.closing && !cl.lp.over && cl.queue.Len() < cl.lim.maxInflight && out <= cl.lim.softOutput {
+	if cl.throttled && !cl.waitingMap && !cl.closing && !cl.lp.over && cl.queue.Len() < cl.lim.maxInflight && out <= cl.lim.softOutput {
 		cl.throttled = false
 		_ = cl.gc.Wake(nil)
 	}
@@ -359,6 +366,7 @@ func (cl *client) onTick() {
 		_ = cl.lp.el.Close(cl.gc)
 		return
 	}
+	cl.checkMapWait()
 	cl.maybeResume(cl.gc.OutboundBuffered())
 }
 

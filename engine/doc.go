@@ -29,6 +29,12 @@
 //	     share a write to each server; with one client it runs at the end of
 //	     the callback.
 //
+// A redis_cluster pool (cluster.go) routes by the slot map a learner
+// goroutine reads (CLUSTER SLOTS) and swaps in like a reload; its requests
+// own their bytes (r.out), so that the backend side can send one again on
+// -MOVED / -ASK (backend OnTraffic ─► lp.redirect ─► enqueue on the named
+// node, in the same place of the client's queue), and split per slot.
+//
 // A client's replies therefore leave in the order of its requests whatever
 // order its backends answer in. Every request lives on its loop's free list;
 // the steady state allocates nothing.

@@ -17,7 +17,11 @@ import (
 // nothing and allocs/op is ferry's (plus the Go runtime's) per request.
 func benchRoundTrips(b *testing.B, depth int, req, reply []byte) {
 	servers := []*testutil.Proc{testutil.StartRedis(b)}
-	p := startProxyB(b, servers)
+	benchProxy(b, startProxyB(b, servers), depth, req, reply)
+}
+
+// benchProxy is benchRoundTrips against the proxy p.
+func benchProxy(b *testing.B, p *proxy, depth int, req, reply []byte) {
 	c, err := net.Dial("tcp", p.addr)
 	require.NoError(b, err)
 	defer c.Close()
@@ -61,6 +65,30 @@ func BenchmarkProxyGETPipeline16(b *testing.B) {
 
 func BenchmarkProxySETPipeline16(b *testing.B) {
 	benchRoundTrips(b, 16, testutil.Command("SET", "bench:key", "0123456789abcdef0123456789abcdef"), []byte("+OK\r\n"))
+}
+
+// The same through a redis_cluster pool in front of a 3-master cluster, in
+// steady state: the slot map learned, no redirects (the request bytes are
+// copied into a pooled buffer, so that a redirect could send them again).
+func BenchmarkProxyClusterGET(b *testing.B) {
+	p := startClusterProxy(b, testutil.StartRedisCluster(b, 3))
+	benchProxy(b, p, 1, testutil.Command("GET", "bench:key"), []byte("$-1\r\n"))
+}
+
+func BenchmarkProxyClusterSET(b *testing.B) {
+	p := startClusterProxy(b, testutil.StartRedisCluster(b, 3))
+	benchProxy(b, p, 1, testutil.Command("SET", "bench:key", "0123456789abcdef0123456789abcdef"), []byte("+OK\r\n"))
+}
+
+func BenchmarkProxyClusterGETPipeline16(b *testing.B) {
+	p := startClusterProxy(b, testutil.StartRedisCluster(b, 3))
+	benchProxy(b, p, 16, testutil.Command("GET", "bench:key"), []byte("$-1\r\n"))
+}
+
+// A cross-slot MGET of 4 keys on 3 masters: split per slot, merged.
+func BenchmarkProxyClusterMGET4(b *testing.B) {
+	p := startClusterProxy(b, testutil.StartRedisCluster(b, 3))
+	benchProxy(b, p, 1, testutil.Command("MGET", "a", "b", "c", "d"), []byte("*4\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n"))
 }
 
 // BenchmarkDirectGET is the same loop against redis-server itself: the

@@ -40,6 +40,7 @@ type loop struct {
 	deferred []*request
 
 	keySrv  []int32 // split scratch: server of each key
+	keyGrp  []int32 // split scratch (cluster pools): slot of each key
 	fragIdx []int32 // split scratch: server -> fragment, -1 when none
 
 	now      int64 // unix nanos, refreshed once per callback
@@ -65,6 +66,10 @@ type loopPool struct {
 	next  uint32            // hands clients their connection slot, round robin
 
 	slowlog int64 // slowlog_threshold_ms in nanoseconds; 0 = off
+
+	// parked: requests redirected (MOVED/ASK) to a cluster node the pool's
+	// map does not name yet, waiting for the refresh (cluster.go).
+	parked []*request
 
 	removed   bool  // the pool left the config: its clients are closing
 	removedAt int64 // when (lp.now), for the reload grace limit
@@ -99,6 +104,9 @@ func (lp *loop) putReq(r *request) {
 	}
 	if cap(r.out) > 0 {
 		freeBuf(r.out)
+	}
+	if cap(r.moveTo) > 0 {
+		freeBuf(r.moveTo)
 	}
 	frags, owner := r.frags[:0], r.owner[:0]
 	*r = request{frags: frags, owner: owner}
@@ -216,6 +224,9 @@ func (lp *loop) onTick() {
 	}
 	lp.sweepRetired()
 	lp.checkRemovedPools()
+	for _, lpool := range lp.pools {
+		lp.retryParked(lpool)
+	}
 	// Backwards: a client closed here is replaced in its slot by the last
 	// one, which has had its tick.
 	for i := len(lp.clients) - 1; i >= 0; i-- {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/ferry-proxy/ferry/backend/cluster"
 	"github.com/ferry-proxy/ferry/codec/resp"
 )
 
@@ -15,10 +16,14 @@ func (cl *client) split(cmd *resp.Command, args [][]byte, raw []byte) {
 	switch {
 	case !ok:
 		cl.stats.ForwardError.Inc()
-		cl.answer(replyNoServer)
+		cl.answer(cl.noServerReply())
 		return
 	case !multi:
-		cl.forwardTo(int(srvOf[0]), raw)
+		var slot uint16
+		if cl.lpool.pool.IsCluster() {
+			slot = uint16(cl.lp.keyGrp[0])
+		}
+		cl.forwardTo(int(srvOf[0]), slot, raw)
 		return
 	}
 	parent := cl.lp.getReq()
@@ -42,9 +47,13 @@ func (cl *client) split(cmd *resp.Command, args [][]byte, raw []byte) {
 // pickServers finds the server of every key group keys[i*step:(i+1)*step]
 // (placed by its first element) into the loop's scratch, and reports whether
 // they span more than one server; ok is false when a key has no live server.
+// In a cluster pool the groups are split per slot (the loop's keyGrp), not
+// per server: Redis refuses a command whose keys are in several slots.
 func (cl *client) pickServers(keys [][]byte, step int) (srvOf []int32, multi, ok bool) {
 	p := cl.lpool.pool
 	srvOf = cl.lp.keySrv[:0]
+	grp := cl.lp.keyGrp[:0]
+	isCluster := p.IsCluster()
 	for i := 0; i+step <= len(keys); i += step {
 		si := p.Pick(keys[i])
 		if si < 0 {
@@ -52,9 +61,14 @@ func (cl *client) pickServers(keys [][]byte, step int) (srvOf []int32, multi, ok
 			return srvOf, false, false
 		}
 		srvOf = append(srvOf, int32(si))
-		multi = multi || srvOf[0] != int32(si)
+		if isCluster {
+			grp = append(grp, int32(cluster.Slot(keys[i])))
+			multi = multi || grp[0] != grp[len(grp)-1]
+		} else {
+			multi = multi || srvOf[0] != int32(si)
+		}
 	}
-	cl.lp.keySrv = srvOf
+	cl.lp.keySrv, cl.lp.keyGrp = srvOf, grp
 	return srvOf, multi, true
 }
 
@@ -65,14 +79,21 @@ func (cl *client) pickServers(keys [][]byte, step int) (srvOf []int32, multi, ok
 func (cl *client) fanOut(parent *request, srvOf []int32, keys [][]byte, step int) {
 	lp := cl.lp
 	parent.nkeys = len(srvOf)
-	fragOf := lp.fragOf(len(cl.lpool.pool.Servers))
+	// A fragment per group: per server, or per slot in a cluster pool.
+	grp, ngrp := srvOf, len(cl.lpool.pool.Servers)
+	if cl.lpool.pool.IsCluster() {
+		grp, ngrp = lp.keyGrp, cluster.Slots
+	}
+	fragOf := lp.fragOf(ngrp)
 	for i, si := range srvOf {
-		fi := fragOf[si]
+		g := grp[i]
+		fi := fragOf[g]
 		if fi < 0 {
 			fi = int32(len(parent.frags))
-			fragOf[si] = fi
+			fragOf[g] = fi
 			f := lp.getReq()
 			f.parent, f.server, f.mcCmd = parent, si, parent.mcCmd
+			f.group, f.slot = g, uint16(g) // slot: meaningful in cluster pools
 			parent.frags = append(parent.frags, f)
 		}
 		f := parent.frags[fi]
@@ -83,7 +104,7 @@ func (cl *client) fanOut(parent *request, srvOf []int32, keys [][]byte, step int
 		parent.owner = append(parent.owner, fi)
 	}
 	for _, f := range parent.frags {
-		fragOf[f.server] = -1
+		fragOf[f.group] = -1
 	}
 }
 

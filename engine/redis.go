@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-proxy/ferry/backend/cluster"
 	"github.com/ferry-proxy/ferry/codec/resp"
 )
 
@@ -163,18 +164,31 @@ func unknownCommand(name []byte, args [][]byte) []byte {
 
 // forward sends a request whose keys all live on the server of key.
 func (cl *client) forward(key, raw []byte) {
-	cl.forwardTo(cl.lpool.pool.Pick(key), raw)
+	p := cl.lpool.pool
+	if p.IsCluster() {
+		slot := cluster.Slot(key)
+		cl.forwardTo(p.SlotOwner(slot), slot, raw)
+		return
+	}
+	cl.forwardTo(p.Pick(key), 0, raw)
 }
 
-// forwardTo sends a request to server si (-1: no server is live).
-func (cl *client) forwardTo(si int, raw []byte) {
+// forwardTo sends a request to server si (-1: no server is live); slot is
+// its keys' slot in a cluster pool.
+func (cl *client) forwardTo(si int, slot uint16, raw []byte) {
 	if si < 0 {
 		cl.stats.ForwardError.Inc() // as twemproxy counts a request with no server to go to
-		cl.answer(replyNoServer)
+		cl.answer(cl.noServerReply())
 		return
 	}
 	r := cl.lp.getReq()
 	cl.push(r)
+	if cl.lpool.pool.IsCluster() {
+		// Kept until the reply is in: a MOVED or ASK sends it again.
+		r.out = append(ownedBuf(len(raw)), raw...)
+		raw = r.out
+		r.slot = slot
+	}
 	cl.conn(si).enqueue(r, raw)
 }
 
@@ -184,8 +198,17 @@ func (cl *client) forwardTo(si int, raw []byte) {
 func (cl *client) forwardSameServer(cmd *resp.Command, args [][]byte, raw []byte) {
 	p := cl.lpool.pool
 	first, same, nkeys := -1, true, 0
+	var slot uint16
 	ok := resp.KeyIndexes(cmd, args, func(i int) {
 		si := p.Pick(args[i])
+		if p.IsCluster() {
+			// Redis Cluster's rule: one slot, even on one node.
+			s := cluster.Slot(args[i])
+			if nkeys > 0 && s != slot {
+				same = false
+			}
+			slot = s
+		}
 		if nkeys == 0 {
 			first = si
 		} else if si != first {
@@ -196,6 +219,8 @@ func (cl *client) forwardSameServer(cmd *resp.Command, args [][]byte, raw []byte
 	switch {
 	case !ok:
 		cl.answer(replyBadNumKeys)
+	case !same && p.IsCluster():
+		cl.answer(replyCrossSlot)
 	case !same:
 		cl.answer(replyCrossServer)
 	case nkeys == 0:
@@ -203,7 +228,7 @@ func (cl *client) forwardSameServer(cmd *resp.Command, args [][]byte, raw []byte
 		// first argument hashes to, so the same script meets the same server.
 		cl.forward(args[1], raw)
 	default:
-		cl.forwardTo(first, raw)
+		cl.forwardTo(first, slot, raw)
 	}
 }
 

@@ -42,6 +42,16 @@ type request struct {
 
 	cursor int   // fragment: merge cursor into its reply
 	server int32 // fragment: the server it goes to
+	group  int32 // fragment: its group in the split, the server or (cluster) the slot
+
+	// Redis Cluster (cluster.go): redirects followed so far, ASKING to be
+	// sent before the next send, and the node a redirect named that the
+	// map does not (yet), while parked (an ownedBuf buffer).
+	redirects uint8
+	asking    bool
+	slot      uint16 // its keys' slot
+	moveTo    []byte
+	parkedAt  int64 // when it was first parked (lp.now)
 
 	// internal marks a request the proxy sent on its own (AUTH / SELECT on
 	// connect); its reply is checked and dropped.

@@ -54,8 +54,10 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	topo     atomic.Pointer[topology] // what the loops route by (topology.go)
-	reloadMu sync.Mutex               // one reload at a time
+	topo     atomic.Pointer[topology]   // what the loops route by (topology.go)
+	reloadMu sync.Mutex                 // one reload at a time
+	topoMu   sync.Mutex                 // one topology change at a time: a reload or a cluster map
+	learners map[string]*clusterLearner // by pool name (under mu; cluster.go)
 	reloads  atomic.Uint64
 	stopping atomic.Bool // Stop was called: no more reloads
 	// reloadFailures counts reloads refused, here or before (a file that
@@ -152,6 +154,8 @@ func (s *Server) Serve() error {
 	}
 	defer os.RemoveAll(dir)
 	s.internal = sock
+	s.syncLearners(s.topo.Load())
+	defer s.stopLearners()
 	err = gnet.Run(s, "unix://"+sock,
 		gnet.WithNumEventLoop(s.opts.Threads),
 		gnet.WithLockOSThread(s.opts.LockOSThread),
@@ -179,8 +183,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.stopping.Store(true)
 	closeEmulations(s.topo.Load(), nil) // the fleet's probers, even if Serve failed
 	if s.serveErr != nil {
-		return nil
+		return nil // Serve stopped its learners
 	}
+	s.stopLearners()
 	s.closeListeners()
 	for _, p := range s.topo.Load().pools {
 		p.Close()

@@ -25,6 +25,8 @@ type PoolSnapshot struct {
 	Protocol         string        `json:"-"` // redis, memcache, memcache_binary
 	SlowlogThreshold time.Duration `json:"-"` // 0 = off
 	SlowRequests     uint64        `json:"slow_requests"`
+	Moved            uint64        `json:"-"` // redis_cluster: MOVED replies followed
+	Asked            uint64        `json:"-"` // redis_cluster: ASK replies followed
 	// Latency has one histogram per command class (resp: read, write,
 	// multi, other; memcache: get, set, delete, other), as of each loop's
 	// last tick.
@@ -104,6 +106,8 @@ func (s *Server) Stats() Snapshot {
 			ps.ForwardError += pst.ForwardError.Load()
 			ps.Fragments += pst.Fragments.Load()
 			ps.Requests += pst.Requests.Load()
+			ps.Moved += pst.Moved.Load()
+			ps.Asked += pst.Asked.Load()
 			for c := range ps.Latency {
 				sh.Latency[c].AddTo(&ps.Latency[c].Histogram)
 			}

@@ -100,6 +100,8 @@ func (s *Server) Reload(cfg *config.Config) (*ReloadResult, error) {
 		return nil, ErrReloadBusy
 	}
 	defer s.reloadMu.Unlock()
+	s.topoMu.Lock() // not while a cluster pool's new slot map is applied
+	defer s.topoMu.Unlock()
 	res, err := s.reload(cfg)
 	if err != nil {
 		s.reloadFailures.Add(1)
@@ -190,6 +192,7 @@ func (s *Server) reload(cfg *config.Config) (*ReloadResult, error) {
 		}
 	}
 	wg.Wait()
+	s.syncLearners(next) // redis_cluster pools added, removed or changed
 	// The pools replaced or removed: their probers stop, except for the
 	// servers that moved to the new pools.
 	for _, p := range old.pools {
@@ -307,6 +310,12 @@ func (lp *loop) adopt(t *topology) {
 		}
 	}
 	lp.topo, lp.pools, lp.byName, lp.conns = t, pools, byName, conns
+	for _, lpool := range prevPools {
+		lp.retryParked(lpool) // redirected to a node the new map may name
+	}
+	for i := len(lp.clients) - 1; i >= 0; i-- {
+		lp.clients[i].checkMapWait() // a cluster pool's first map
+	}
 	// Clients of a pool that left: what they are owed, then a close.
 	for _, list := range [][]*client{lp.clients, lp.halfClosed} {
 		for _, cl := range list {

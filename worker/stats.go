@@ -37,6 +37,8 @@ type PoolStats struct {
 	ForwardError      Counter // requests failed because a server was unavailable
 	Fragments         Counter // fragments created by multi-key splits
 	Requests          Counter
+	Moved             Counter  // redis_cluster: -MOVED replies followed
+	Asked             Counter  // redis_cluster: -ASK replies followed
 	_                 [64]byte // keep shards of different loops off one cache line
 }
 

@@ -47,6 +47,9 @@ type Pool struct {
 	// Random: either side distributes with `random`, so keys have no
 	// fixed server to move from or to.
 	Random bool
+	// Cluster: either side is a redis_cluster pool, whose keys the
+	// cluster's slot map places.
+	Cluster bool
 }
 
 // MovedShare is Moved/Sampled, 0 when nothing was sampled.
@@ -107,6 +110,10 @@ func comparePool(op, np *config.Pool, samples int) (Pool, error) {
 	}
 	if op.Distribution == "random" || np.Distribution == "random" {
 		p.Random = true
+		return p, nil
+	}
+	if op.IsRedisCluster() || np.IsRedisCluster() {
+		p.Cluster = true // the cluster's slot map, not the file, places keys
 		return p, nil
 	}
 	moved, err := movedKeys(op, np, samples)
@@ -237,6 +244,8 @@ func Write(w io.Writer, pools []Pool) error {
 		switch {
 		case p.Random:
 			b.WriteString("; keys are not placed deterministically (distribution: random)")
+		case p.Cluster:
+			b.WriteString("; keys are placed by the cluster's slot map (distribution: redis_cluster)")
 		case p.Sampled > 0 && p.Moved == 0:
 			fmt.Fprintf(&b, "; no key moves (sampled %d keys)", p.Sampled)
 		case p.Sampled > 0:

@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,9 @@ type Cluster struct {
 	Nodes      []*Proc
 	BusPorts   []int    // cluster bus port of each node (--cluster-port)
 	SlotRanges [][2]int // [first, last] slot of each node
+	// Replicas (StartRedisClusterReplicas): Replicas[i] replicates
+	// Nodes[i % len(Nodes)].
+	Replicas []*Proc
 }
 
 // Addrs returns the client addresses of all nodes.
@@ -39,12 +43,21 @@ func (c *Cluster) Addrs() []string {
 // skipped if redis-server is not installed.
 func StartRedisCluster(t testing.TB, masters int, args ...string) *Cluster {
 	t.Helper()
+	return StartRedisClusterReplicas(t, masters, 0, args...)
+}
+
+// StartRedisClusterReplicas is StartRedisCluster with replicas per master
+// replicas (cluster-enabled nodes that CLUSTER REPLICATE it), for failover
+// tests: it also waits until every replica reports its master link up.
+func StartRedisClusterReplicas(t testing.TB, masters, replicas int, args ...string) *Cluster {
+	t.Helper()
 	if masters < 1 {
 		t.Fatalf("testutil.StartRedisCluster: masters = %d", masters)
 	}
 	RequireBinary(t, "redis-server")
 	c := &Cluster{}
-	for range masters {
+	var replicaBus []int
+	for i := range masters + masters*replicas {
 		bus := FreePort(t)
 		a := []string{
 			"--cluster-enabled", "yes",
@@ -52,8 +65,14 @@ func StartRedisCluster(t testing.TB, masters int, args ...string) *Cluster {
 			"--cluster-node-timeout", "3000",
 			"--cluster-port", strconv.Itoa(bus),
 		}
-		c.Nodes = append(c.Nodes, StartRedis(t, append(a, args...)...))
-		c.BusPorts = append(c.BusPorts, bus)
+		n := StartRedis(t, append(a, args...)...)
+		if i < masters {
+			c.Nodes = append(c.Nodes, n)
+			c.BusPorts = append(c.BusPorts, bus)
+		} else {
+			c.Replicas = append(c.Replicas, n)
+			replicaBus = append(replicaBus, bus)
+		}
 	}
 	fail := func(format string, a ...any) {
 		t.Helper() // node cleanups print the log tails
@@ -76,6 +95,41 @@ func StartRedisCluster(t testing.TB, masters int, args ...string) *Cluster {
 			fail("%v", err)
 		}
 	}
+	for i, r := range c.Replicas {
+		if err := expectOK(c.Nodes[0].Addr, "CLUSTER", "MEET", Loopback,
+			strconv.Itoa(r.Port), strconv.Itoa(replicaBus[i])); err != nil {
+			fail("%v", err)
+		}
+	}
+	if err := c.WaitOK(30 * time.Second); err != nil {
+		fail("%v", err)
+	}
+	if len(c.Replicas) == 0 {
+		return c
+	}
+	for i, r := range c.Replicas {
+		id, err := RedisDo(c.Nodes[i%masters].Addr, "CLUSTER", "MYID")
+		if err != nil {
+			fail("%v", err)
+		}
+		s := string(id)
+		if err := expectOK(r.Addr, "CLUSTER", "REPLICATE", strings.TrimSpace(s[strings.Index(s, "\n")+1:])); err != nil {
+			fail("%v", err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, r := range c.Replicas {
+		for {
+			info, err := RedisDo(r.Addr, "INFO", "replication")
+			if err == nil && bytes.Contains(info, []byte("master_link_status:up")) {
+				break
+			}
+			if time.Now().After(deadline) {
+				fail("replica %s: master link not up: %q %v", r.Addr, info, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	if err := c.WaitOK(30 * time.Second); err != nil {
 		fail("%v", err)
 	}
@@ -88,10 +142,10 @@ func StartRedisCluster(t testing.TB, masters int, args ...string) *Cluster {
 func (c *Cluster) WaitOK(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	backoff := 5 * time.Millisecond
-	want := "cluster_known_nodes:" + strconv.Itoa(len(c.Nodes))
+	want := "cluster_known_nodes:" + strconv.Itoa(len(c.Nodes)+len(c.Replicas))
 	for {
 		var bad string
-		for _, n := range c.Nodes {
+		for _, n := range append(slices.Clone(c.Nodes), c.Replicas...) {
 			info, err := RedisDo(n.Addr, "CLUSTER", "INFO")
 			switch {
 			case err != nil:
