@@ -620,3 +620,19 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	require.Contains(t, m.Masters, heir.Addr)
 	require.NotContains(t, m.Masters, victim.Addr)
 }
+
+// Both at once: cluster emulation in front of a redis_cluster pool. A
+// cluster-aware client sees ferry as the whole cluster; ferry routes every
+// key to the real node that owns its slot.
+func TestClusterEmulationInFrontOfClusterPool(t *testing.T) {
+	c := testutil.StartRedisCluster(t, 3)
+	p := startClusterProxy(t, c, "cluster_emulation: true")
+	cc := clusterClient(t, p.addr)
+	writeAndReadBack(t, cc, "both", 200)
+	for i := 0; i < 20; i++ {
+		k := fmt.Sprintf("both:%d", i)
+		r, err := testutil.RedisDo(nodeOf(c, k).Addr, "EXISTS", k)
+		require.NoError(t, err)
+		require.Equal(t, ":1\r\n", string(r), "key %s on the node of its slot", k)
+	}
+}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ferry-proxy/ferry/backend/hash"
+	"github.com/ferry-proxy/ferry/backend/cluster"
 	"github.com/ferry-proxy/ferry/codec/resp"
 )
 
@@ -39,7 +39,7 @@ var (
 // the pool has none.
 func (cl *client) emulation() *emulation {
 	if t := cl.lp.topo; t != nil {
-		return t.emus[cl.lpool.pool]
+		return t.emus[cl.lpool.pool.Cfg.Name]
 	}
 	return nil
 }
@@ -74,9 +74,9 @@ func (cl *client) clusterCommand(cmd *resp.Command, args [][]byte) bool {
 	case equalFold(sub, "myid"), equalFold(sub, "myshardid"):
 		cl.answer(v.myID)
 	case equalFold(sub, "keyslot") && len(args) == 3:
-		cl.answerOwned(resp.AppendInt(ownedBuf(24), int64(hash.KeySlot(args[2]))))
+		cl.answerOwned(resp.AppendInt(ownedBuf(24), int64(cluster.Slot(args[2]))))
 	case (equalFold(sub, "countkeysinslot") && len(args) == 3) || (equalFold(sub, "getkeysinslot") && len(args) == 4):
-		if n, err := strconv.Atoi(string(args[2])); err != nil || n < 0 || n >= hash.ClusterSlots {
+		if n, err := strconv.Atoi(string(args[2])); err != nil || n < 0 || n >= cluster.Slots {
 			cl.answer(replyInvalidSlot)
 		} else {
 			cl.answer(replySlotCount)

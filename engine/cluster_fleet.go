@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ferry-proxy/ferry/backend"
 	"github.com/ferry-proxy/ferry/config"
 )
 
@@ -210,19 +209,17 @@ func (s *Server) buildEmulations(t, prev *topology) {
 		}
 		var e *emulation
 		if prev != nil {
-			if old := prev.pool(p.Cfg.Name); old != nil {
-				if oe := prev.emus[old]; oe != nil && oe.sameSettings(p.Cfg) {
-					e = oe
-				}
+			if oe := prev.emus[p.Cfg.Name]; oe != nil && oe.sameSettings(p.Cfg) {
+				e = oe
 			}
 		}
 		if e == nil {
 			e = newEmulation(p.Cfg, s.log)
 		}
 		if t.emus == nil {
-			t.emus = map[*backend.Pool]*emulation{}
+			t.emus = map[string]*emulation{}
 		}
-		t.emus[p] = e
+		t.emus[p.Cfg.Name] = e
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ferry-proxy/ferry/backend/hash"
+	"github.com/ferry-proxy/ferry/backend/cluster"
 	"github.com/ferry-proxy/ferry/codec/resp"
 )
 
@@ -59,7 +59,7 @@ func nodeID(addr string) string {
 
 // slotRange is member i's share of the slots among n members.
 func slotRange(i, n int) (lo, hi int) {
-	return i * hash.ClusterSlots / n, (i+1)*hash.ClusterSlots/n - 1
+	return i * cluster.Slots / n, (i+1)*cluster.Slots/n - 1
 }
 
 // fleetEpoch is the epoch base of a live set (sorted addresses): in

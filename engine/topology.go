@@ -27,9 +27,10 @@ import (
 // drain (their FIFO is answered) and close. Clients of a pool that left get
 // the replies they are owed and are closed, or closed after ReloadGrace.
 type topology struct {
-	// emus are the cluster emulations of the pools that have one
+	// emus are the cluster emulations of the pools that have one, by pool
+	// name (a slot map update replaces a cluster pool, not its emulation)
 	// (cluster_fleet.go).
-	emus map[*backend.Pool]*emulation
+	emus map[string]*emulation
 
 	cfg       *config.Config
 	pools     []*backend.Pool   // in the config's order

@@ -1,12 +1,12 @@
-package hash
+package cluster
 
 import "testing"
 
-func TestKeySlot(t *testing.T) {
+func TestSlotGolden(t *testing.T) {
 	f := func(key string, want int) {
 		t.Helper()
-		if got := KeySlot([]byte(key)); got != want {
-			t.Errorf("KeySlot(%q) = %d, want %d", key, got, want)
+		if got := int(Slot([]byte(key))); got != want {
+			t.Errorf("Slot(%q) = %d, want %d", key, got, want)
 		}
 	}
 	// Values from redis-server 7.0 CLUSTER KEYSLOT.
