@@ -188,7 +188,7 @@ func TestClusterSlotMigration(t *testing.T) {
 		require.NoError(t, seed.Set(ctx, tag+"pre:"+strconv.Itoa(i), "x", 0).Err())
 	}
 
-	const workers = 8
+	const workers = 50
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	counts := make([]atomic.Int64, workers)
