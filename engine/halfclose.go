@@ -227,23 +227,12 @@ func (cl *client) accountHalf() {
 }
 
 func (lp *loop) addHalfClosed(cl *client) {
-	cl.slot = len(lp.halfClosed)
-	lp.halfClosed = append(lp.halfClosed, cl)
+	lp.halfClosed = addTo(lp.halfClosed, cl)
 	cl.accountHalf()
 	lp.markClient(cl) // its flush parses what it sent, or ends it
 }
 
-func (lp *loop) removeHalfClosed(cl *client) {
-	last := len(lp.halfClosed) - 1
-	if cl.slot < 0 || cl.slot > last || lp.halfClosed[cl.slot] != cl {
-		return
-	}
-	lp.halfClosed[cl.slot] = lp.halfClosed[last]
-	lp.halfClosed[cl.slot].slot = cl.slot
-	lp.halfClosed[last] = nil
-	lp.halfClosed = lp.halfClosed[:last]
-	cl.slot = -1
-}
+func (lp *loop) removeHalfClosed(cl *client) { lp.halfClosed = removeFrom(lp.halfClosed, cl) }
 
 // abortHalfClosed drops every half-closed client (the server has stopped).
 func (s *Server) abortHalfClosed() {

@@ -281,19 +281,27 @@ func (lp *loop) checkGlobalCap() {
 // minEvictBytes spares small clients: closing them frees little.
 const minEvictBytes = 256 << 10
 
-func (lp *loop) addClient(cl *client) {
-	cl.slot = len(lp.clients)
-	lp.clients = append(lp.clients, cl)
+func (lp *loop) addClient(cl *client) { lp.clients = addTo(lp.clients, cl) }
+
+func (lp *loop) removeClient(cl *client) { lp.clients = removeFrom(lp.clients, cl) }
+
+// addTo appends cl to a loop's list of clients (lp.clients or
+// lp.halfClosed, one at a time), recording its place in cl.slot.
+func addTo(list []*client, cl *client) []*client {
+	cl.slot = len(list)
+	return append(list, cl)
 }
 
-func (lp *loop) removeClient(cl *client) {
-	last := len(lp.clients) - 1
-	if cl.slot < 0 || cl.slot > last || lp.clients[cl.slot] != cl {
-		return
+// removeFrom takes cl out of the list addTo put it in, moving the last
+// client into its place.
+func removeFrom(list []*client, cl *client) []*client {
+	last := len(list) - 1
+	if cl.slot < 0 || cl.slot > last || list[cl.slot] != cl {
+		return list
 	}
-	lp.clients[cl.slot] = lp.clients[last]
-	lp.clients[cl.slot].slot = cl.slot
-	lp.clients[last] = nil
-	lp.clients = lp.clients[:last]
+	list[cl.slot] = list[last]
+	list[cl.slot].slot = cl.slot
+	list[last] = nil
 	cl.slot = -1
+	return list[:last]
 }
