@@ -95,3 +95,26 @@ func TestReloadBySignalsAndHTTP(t *testing.T) {
 	require.Equal(t, 200, code)
 	assert.Equal(t, one, body, "/config serves the file now running")
 }
+
+// A second copy started with the same configuration and pid file fails (its
+// address is taken) and leaves the running instance's pid file alone: it
+// wrote its own pid there, then removed the file on its way out, and init
+// scripts lost the running process.
+func TestFailedSecondStartKeepsPidFile(t *testing.T) {
+	r := testutil.StartRedis(t)
+	listen := testutil.FreePort(t)
+	dir := t.TempDir()
+	conf := writeConf(t, fmt.Sprintf("alpha:\n  listen: %s\n  redis: true\n  servers:\n   - %s:1\n", loop(listen), r.Addr))
+	pid := filepath.Join(dir, "ferry.pid")
+	p := testutil.StartProcessWith(t, testutil.ProcOptions{
+		Path: ferryBin, Args: []string{"-c", conf, "-s", "0", "--admin", "off", "-p", pid}, WaitAddr: loop(listen),
+	})
+	want := fmt.Sprintf("%d\n", p.Pid())
+	require.Eventually(t, func() bool { b, _ := os.ReadFile(pid); return string(b) == want }, 5*time.Second, 5*time.Millisecond)
+	code, _, errOut := runBinary(t, "-c", conf, "-s", "0", "--admin", "off", "-p", pid)
+	require.Equal(t, 1, code)
+	assert.Contains(t, errOut, "address already in use")
+	b, err := os.ReadFile(pid)
+	require.NoError(t, err, "the running instance's pid file is still there")
+	assert.Equal(t, want, string(b))
+}
