@@ -7,10 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/ferry-proxy/ferry/backend"
 	"github.com/ferry-proxy/ferry/backend/cluster"
@@ -262,33 +259,15 @@ func (s *Server) updatePool(name string, m *cluster.Map) {
 	prev.Close()
 }
 
-// adoptAll has every loop adopt t, and waits for them.
-func (s *Server) adoptAll(t *topology) {
-	s.mu.Lock()
-	loops := slices.Clone(s.loopList)
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, lp := range loops {
-		wg.Add(1)
-		task := gnet.RunnableFunc(func(context.Context) error {
-			defer wg.Done()
-			lp.adopt(t)
-			return nil
-		})
-		if err := lp.el.Execute(context.Background(), task); err != nil {
-			wg.Done()
-		}
-	}
-	wg.Wait()
-}
-
 // awaitingMap reports whether the client must wait before its next request
 // is parsed: its pool is a cluster pool with no slot map yet, and it has
 // not waited mapWait.
 func (cl *client) awaitingMap() bool {
 	p := cl.lpool.pool
 	if p.HasSlotMap() {
-		cl.mapWaitFrom = 0
+		if cl.mapWaitFrom != 0 {
+			cl.mapWaitFrom = 0
+		}
 		return false
 	}
 	if cl.mapWaitFrom == 0 {
@@ -314,10 +293,15 @@ func (cl *client) checkMapWait() {
 	}
 }
 
-// noServerReply is the error for a request whose key has no server.
-func (cl *client) noServerReply() []byte {
+// noServer counts a request whose key has no server to go to as a forward
+// error, as twemproxy does, and returns its error reply (redis and memcache
+// text; a binary reply is built per request).
+func (cl *client) noServer() []byte {
+	cl.stats.ForwardError.Inc()
 	p := cl.lpool.pool
 	switch {
+	case cl.proto == protoMemcache:
+		return replyMCNoServer
 	case !p.IsCluster():
 		return replyNoServer
 	case !p.HasSlotMap():

@@ -65,8 +65,7 @@ func (cl *client) nextText(b []byte) (int, bool) {
 	default:
 		si := cl.lpool.pool.Pick(req.Key())
 		if si < 0 {
-			cl.stats.ForwardError.Inc()
-			cl.answerNoReply(req.NoReply, replyMCNoServer)
+			cl.answerNoReply(req.NoReply, cl.noServer())
 			return n, true
 		}
 		r := cl.lp.getReq()
@@ -92,8 +91,7 @@ func (cl *client) textGet(req *memcache.TextRequest, raw []byte) {
 	srvOf, multi, ok := cl.pickServers(req.Keys, 1)
 	switch {
 	case !ok:
-		cl.stats.ForwardError.Inc()
-		cl.answer(replyMCNoServer)
+		cl.answer(cl.noServer())
 		return
 	case !multi:
 		r := cl.lp.getReq()
@@ -230,7 +228,7 @@ func (cl *client) nextBinary(b []byte) (int, bool) {
 	r.binOpaque = req.Opaque
 	if si < 0 {
 		cl.push(r)
-		cl.stats.ForwardError.Inc()
+		cl.noServer() // counted; the binary reply carries the request's opcode and opaque
 		reply := memcache.AppendBinaryError(ownedBuf(96), req.Op, memcache.StatusTemporaryError, req.Opaque, "ferry: no server available")
 		r.reply, r.replyOwned = reply, true
 		cl.lp.finish(r, reply, false)

@@ -15,8 +15,7 @@ func (cl *client) split(cmd *resp.Command, args [][]byte, raw []byte) {
 	srvOf, multi, ok := cl.pickServers(keys, step)
 	switch {
 	case !ok:
-		cl.stats.ForwardError.Inc()
-		cl.answer(cl.noServerReply())
+		cl.answer(cl.noServer())
 		return
 	case !multi:
 		var slot uint16

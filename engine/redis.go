@@ -177,8 +177,7 @@ func (cl *client) forward(key, raw []byte) {
 // its keys' slot in a cluster pool.
 func (cl *client) forwardTo(si int, slot uint16, raw []byte) {
 	if si < 0 {
-		cl.stats.ForwardError.Inc() // as twemproxy counts a request with no server to go to
-		cl.answer(cl.noServerReply())
+		cl.answer(cl.noServer())
 		return
 	}
 	r := cl.lp.getReq()

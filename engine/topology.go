@@ -172,27 +172,14 @@ func (s *Server) reload(cfg *config.Config) (*ReloadResult, error) {
 	}
 	s.listeners = listeners
 	s.cfg = cfg
-	loops := slices.Clone(s.loopList)
 	s.mu.Unlock()
 	for _, l := range closing {
 		_ = l.ln.Close()
 		<-l.done
 	}
-	// Every loop adopts the new view; wait for them, so that the caller
+	// Every loop adopts the new view; waited for, so that the caller
 	// (POST /reload, a test) sees it applied.
-	var wg sync.WaitGroup
-	for _, lp := range loops {
-		wg.Add(1)
-		task := gnet.RunnableFunc(func(context.Context) error {
-			defer wg.Done()
-			lp.adopt(next)
-			return nil
-		})
-		if err := lp.el.Execute(context.Background(), task); err != nil {
-			wg.Done()
-		}
-	}
-	wg.Wait()
+	s.adoptAll(next)
 	s.syncLearners(next) // redis_cluster pools added, removed or changed
 	// The pools replaced or removed: their probers stop, except for the
 	// servers that moved to the new pools.
@@ -327,6 +314,26 @@ func (lp *loop) adopt(t *topology) {
 		}
 	}
 	lp.flush()
+}
+
+// adoptAll has every loop adopt t, and waits for them.
+func (s *Server) adoptAll(t *topology) {
+	s.mu.Lock()
+	loops := slices.Clone(s.loopList)
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, lp := range loops {
+		wg.Add(1)
+		task := gnet.RunnableFunc(func(context.Context) error {
+			defer wg.Done()
+			lp.adopt(t)
+			return nil
+		})
+		if err := lp.el.Execute(context.Background(), task); err != nil {
+			wg.Done()
+		}
+	}
+	wg.Wait()
 }
 
 // retire takes bc out of service: no request is routed to it any more, and

@@ -145,9 +145,17 @@ func busyPort(t *testing.T) int {
 // runBinary runs ferry to completion (it must exit within 10 s).
 func runBinary(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return runBinaryFor(t, "", 10*time.Second, args...)
+}
+
+// runBinaryFor runs ferry in dir ("" = here) to completion, which must come
+// within limit.
+func runBinaryFor(t *testing.T, dir string, limit time.Duration, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ferryBin, args...)
+	cmd.Dir = dir
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

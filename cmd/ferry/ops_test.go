@@ -169,19 +169,7 @@ func TestResolveConfLayouts(t *testing.T) {
 // runBinaryIn runs ferry in dir to completion (within 20 s).
 func runBinaryIn(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, ferryBin, args...)
-	cmd.Dir = dir
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	require.NoError(t, ctx.Err(), "ferry %v did not exit", args)
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), o.String(), e.String()
-	}
-	require.NoError(t, err)
-	return 0, o.String(), e.String()
+	return runBinaryFor(t, dir, 20*time.Second, args...)
 }
 
 func TestDefaultConfFile(t *testing.T) {
