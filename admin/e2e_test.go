@@ -376,8 +376,12 @@ func TestStatusPageInChromium(t *testing.T) {
 		chromedp.Evaluate(`Array.from(document.querySelectorAll("section.pool h2")).map(e => e.textContent)`, &pools),
 		chromedp.Evaluate(`Array.from(document.querySelectorAll("tr[data-server]")).map(e => e.dataset.server)`, &servers),
 		chromedp.Evaluate(`Array.from(document.querySelectorAll("tr[data-server]")).map(e => e.dataset.state)`, &states),
-		chromedp.Text(downSel+` .state`, &downText, chromedp.ByQuery),
-		chromedp.Text(`#summary`, &summary, chromedp.ByQuery),
+		// Evaluate reads a node's text in one step: the page rebuilds its
+		// tables on every poll, so a node id that chromedp.Text looked up
+		// can be gone by the time it asks for the text ("No node with
+		// given id found").
+		chromedp.Evaluate(textOf(downSel+` .state`), &downText),
+		chromedp.Evaluate(textOf(`#summary`), &summary),
 		chromedp.Title(&title),
 		chromedp.FullScreenshot(&shot, 100), // 100: PNG
 	)
@@ -411,8 +415,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	for {
 		want = readCount()
 		require.NoError(t, chromedp.Run(ctx,
-			chromedp.Text(`section[data-pool="cache"] tr[data-class="read"] td:nth-child(2)`, &shown, chromedp.ByQuery),
-			chromedp.Text(`section[data-pool="cache"] tr[data-class="read"] td:nth-child(5)`, &readP99, chromedp.ByQuery)))
+			chromedp.Evaluate(textOf(`section[data-pool="cache"] tr[data-class="read"] td:nth-child(2)`), &shown),
+			chromedp.Evaluate(textOf(`section[data-pool="cache"] tr[data-class="read"] td:nth-child(5)`), &readP99)))
 		if shown == want || time.Now().After(deadline) {
 			break
 		}
@@ -422,4 +426,10 @@ func TestStatusPageInChromium(t *testing.T) {
 	assert.Regexp(t, `^[0-9.]+ (µs|ms|s)$`, readP99, "p99 of reads through a real server is shown as a duration")
 	png := []byte("\x89PNG")
 	assert.True(t, bytes.HasPrefix(shot, png), "a PNG screenshot")
+}
+
+// textOf is a script giving the text of the first node matching the CSS
+// selector sel, or "" when there is none, read in one evaluation.
+func textOf(sel string) string {
+	return fmt.Sprintf(`(function(){ var e = document.querySelector(%q); return e === null ? "" : e.textContent; })()`, sel)
 }
