@@ -1,6 +1,7 @@
 // Package ring holds the bounded queues that hand requests and replies
 // between their owners. FIFO is single-owner: it is used from one event loop
-// only and has no locks.
+// only and has no locks. MPSC is fixed-size and lock-free, for handing values
+// from many event loops to the one that owns them.
 package ring
 
 // FIFO is a growable ring buffer of T used by a single goroutine (an event
