@@ -3,10 +3,14 @@
 # servers when missing (apt-get, as root), then runs bench/suite, which
 # compares ferry with nutcracker (twemproxy) and with direct backend access
 # and writes its markdown table to bench/results/latest.md (and the terminal).
+# System calls per request come from perf stat where perf is installed and
+# can count syscall tracepoints (Debian: linux-perf, which this script does
+# not install); elsewhere those columns say n/a.
 #
-#   scripts/bench.sh                 # full run, about 10 minutes
-#   scripts/bench.sh --quick         # smoke test, about 3 minutes
+#   scripts/bench.sh                 # full run, about 14 minutes
+#   scripts/bench.sh --quick         # smoke test, about 3.5 minutes
 #   scripts/bench.sh --only 'GET'    # some loads; see bin/ferry-suite --help
+#   scripts/bench.sh --no-handoff    # without the --threads 2 hand-off row
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

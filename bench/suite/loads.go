@@ -146,12 +146,18 @@ func prefillArgs(l Load, port int, jsonPath string) []string {
 // poolConfig is the twemproxy-format pool both proxies serve for a family;
 // only the listen address differs between the proxy processes. Memcache
 // binary needs ferry's "protocol" key, which nutcracker does not know.
-func poolConfig(fam string, listen, backend int) string {
+// scope, when not empty, is ferry's server_connections_scope: "process"
+// makes server_connections count per server for the whole process, as in
+// twemproxy, instead of per event loop (the hand-off variant).
+func poolConfig(fam string, listen, backend int, scope string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "bench_%s:\n", fam)
 	fmt.Fprintf(&b, "  listen: 127.0.0.1:%d\n", listen)
 	b.WriteString("  hash: fnv1a_64\n  distribution: ketama\n  timeout: 2000\n")
 	b.WriteString("  preconnect: true\n  auto_eject_hosts: false\n  server_connections: 1\n")
+	if scope != "" {
+		fmt.Fprintf(&b, "  server_connections_scope: %s\n", scope)
+	}
 	switch fam {
 	case famRedis:
 		b.WriteString("  redis: true\n")

@@ -4,9 +4,13 @@
 // (--threads 1 and all cores), drives the same ferry-bench loads against
 // each target in turn, and writes a markdown report of ops/s, p99 latency,
 // proxy CPU µs per request (utime+stime from /proc/PID/stat), and their
-// ferry/nutcracker and ferry/direct ratios. It also runs redis-benchmark and
-// measures RSS per idle client connection. Run it through scripts/bench.sh
-// (make bench).
+// ferry/nutcracker and ferry/direct ratios, and the system calls per
+// request of each proxy (of the backend for direct access) counted by perf
+// stat over each run, where perf can count syscall tracepoints. Besides the
+// per-loop ferry settings it measures a hand-off variant: --threads 2 with
+// server_connections_scope: process, one backend connection per server for
+// the whole process. It also runs redis-benchmark and measures RSS per
+// idle client connection. Run it through scripts/bench.sh (make bench).
 package main
 
 import (
@@ -32,6 +36,9 @@ type options struct {
 	threads                                                          string
 	only                                                             string
 	ncV5, noRedisBenchmark, noRSS                                    bool
+	noHandoff, noSyscalls, syscallsInRuns                            bool
+	perf                                                             string
+	syscallDuration                                                  time.Duration
 	idleConns                                                        int
 }
 
@@ -54,6 +61,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.ncV5, "nc-v5", false, "also measure nutcracker at its default verbosity (-v 5) and report ferry's CPU ratio to it")
 	fs.BoolVar(&o.noRedisBenchmark, "no-redis-benchmark", false, "skip the redis-benchmark section")
 	fs.BoolVar(&o.noRSS, "no-rss", false, "skip the idle-connection memory section")
+	fs.BoolVar(&o.noHandoff, "no-handoff", false, "skip the hand-off variant ("+handoffName+": --threads 2, server_connections: 1, server_connections_scope: process)")
+	fs.BoolVar(&o.noSyscalls, "no-syscalls", false, "do not count system calls per request with perf stat")
+	fs.StringVar(&o.perf, "perf", "perf", "perf binary, for system calls per request (n/a in the report when it cannot count syscall tracepoints)")
+	fs.DurationVar(&o.syscallDuration, "syscall-duration", time.Second, "length of the extra run per load and target that counts system calls (whole seconds)")
+	fs.BoolVar(&o.syscallsInRuns, "syscalls-in-runs", false, "count system calls in the measured runs instead of extra runs (shorter, but perf's counting inflates CPU µs/req); --quick sets it")
 	fs.IntVar(&o.idleConns, "idle-conns", 10000, "idle client connections opened for the memory section")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -66,9 +78,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if !flagSet(fs, "idle-conns") {
 			o.idleConns = 2000
 		}
+		if !flagSet(fs, "syscalls-in-runs") {
+			o.syscallsInRuns = true
+		}
 	}
 	if o.duration < time.Second || o.duration%time.Second != 0 {
 		return nil, fmt.Errorf("--duration must be a whole number of seconds, at least 1s")
+	}
+	if o.syscallDuration < time.Second || o.syscallDuration%time.Second != 0 {
+		return nil, fmt.Errorf("--syscall-duration must be a whole number of seconds, at least 1s")
 	}
 	if o.reps < 1 {
 		return nil, fmt.Errorf("--reps must be at least 1")
@@ -155,12 +173,26 @@ func (s *suite) main() int {
 		return 1
 	}
 	raiseNoFile(s)
+	perf := s.opt.perf
+	if s.opt.noSyscalls {
+		perf = ""
+	}
+	s.sys = newSysCounter(s.ctx, perf)
+	if s.sys.available() {
+		s.logf("syscalls: perf stat -e %s", strings.Join(s.sys.events, ","))
+	} else {
+		s.logf("syscalls per request: n/a: %s", s.sys.reason())
+	}
 	if err := s.setup(threads); err != nil {
 		s.logf("error: %v", err)
 		return 1
 	}
-	s.logf("plan: %d loads, %d ferry-bench runs of %v, about %s in all",
-		len(loads), s.plannedRuns(), s.opt.duration, s.estimate().Round(time.Second))
+	plan := ""
+	if n := s.plannedSyscallRuns(); n > 0 {
+		plan = fmt.Sprintf(" and %d of %v counting syscalls", n, s.opt.syscallDuration)
+	}
+	s.logf("plan: %d loads, %d ferry-bench runs of %v%s, about %s in all",
+		len(loads), s.plannedRuns(), s.opt.duration, plan, s.estimate().Round(time.Second))
 	interrupted := false
 	if err := s.runLoads(); err != nil {
 		s.logf("stopped: %v", err)

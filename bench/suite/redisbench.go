@@ -114,20 +114,21 @@ func (s *suite) runRedisBenchmark() error {
 				if ep.skip() {
 					continue
 				}
-				r := Run{Load: t.name(), Target: tg.Name, Rep: rep, CPUus: math.NaN()}
-				cpu, rss, out, err := s.measure(ep, rbArgs(s.opt.redisBenchmark, ep.port, t, n))
+				r := Run{Load: t.name(), Target: tg.Name, Rep: rep, CPUus: math.NaN(), Syscalls: math.NaN()}
+				m, err := s.measure(ep, rbArgs(s.opt.redisBenchmark, ep.port, t, n), s.opt.syscallsInRuns)
 				if s.ctx.Err() != nil {
 					return s.ctx.Err()
 				}
 				if err != nil {
-					r.Err = fmt.Sprintf("%v: %s", err, tail(out))
-				} else if rows, perr := parseRBCSV(out); perr != nil {
+					r.Err = fmt.Sprintf("%v: %s", err, tail(m.out))
+				} else if rows, perr := parseRBCSV(m.out); perr != nil {
 					r.Err = perr.Error()
 				} else {
-					r.OpsSec, r.P99us, r.Requests, r.RSSMaxKiB = rows[0].RPS, rows[0].P99ms*1000, int64(n), rss
+					r.OpsSec, r.P99us, r.Requests, r.RSSMaxKiB = rows[0].RPS, rows[0].P99ms*1000, int64(n), m.rssKiB
 					if ep.proc != nil {
-						r.CPUus = cpu * 1e6 / float64(n)
+						r.CPUus = m.cpuSec * 1e6 / float64(n)
 					}
+					m.setSyscalls(&r)
 				}
 				s.rbRuns = append(s.rbRuns, r)
 				k := [2]string{r.Load, r.Target}
@@ -135,34 +136,68 @@ func (s *suite) runRedisBenchmark() error {
 				if r.Err != "" {
 					s.logf("%s rep %d %s: error: %s", r.Load, rep, r.Target, r.Err)
 				} else {
-					s.logf("%s rep %d %-10s %9s ops/s  p99 %7s µs  cpu %s µs/req",
-						r.Load, rep, r.Target, fmtOps(r.OpsSec), fmtUs(r.P99us), fmtUs(r.CPUus))
+					s.logf("%s rep %d %-16s %9s ops/s  p99 %7s µs  cpu %s µs/req%s",
+						r.Load, rep, r.Target, fmtOps(r.OpsSec), fmtUs(r.P99us), fmtUs(r.CPUus), sysLog(r))
+				}
+			}
+		}
+	}
+	bySys := map[[2]string][]Run{}
+	if s.syscallRuns() {
+		for _, t := range rbTests {
+			n := rbRequests(t, s.opt.quick)
+			for _, tg := range s.targets {
+				ep := tg.eps[famRedis]
+				if ep.skip() || !s.syscallRuns() {
+					continue
+				}
+				r := Run{Load: t.name(), Target: tg.Name, CPUus: math.NaN(), Syscalls: math.NaN(), SyscallRun: true, Requests: int64(n)}
+				m, err := s.measure(ep, rbArgs(s.opt.redisBenchmark, ep.port, t, n), true)
+				if s.ctx.Err() != nil {
+					return s.ctx.Err()
+				}
+				if err != nil {
+					r.Err = fmt.Sprintf("%v: %s", err, tail(m.out))
+				} else if _, perr := parseRBCSV(m.out); perr != nil {
+					r.Err = perr.Error()
+				} else {
+					m.setSyscalls(&r)
+				}
+				s.rbRuns = append(s.rbRuns, r)
+				k := [2]string{r.Load, r.Target}
+				bySys[k] = append(bySys[k], r)
+				if r.Err != "" {
+					s.logf("%s syscalls %s: error: %s", r.Load, r.Target, r.Err)
+				} else {
+					s.logf("%s syscalls %-16s %s/req%s", r.Load, r.Target, fmtSys(r.Syscalls), breakdownLog(r))
 				}
 			}
 		}
 	}
 	for k, rs := range byKey {
-		s.rbRes.set(k[0], k[1], aggregate(rs))
+		a := aggregate(rs)
+		if len(bySys) > 0 {
+			a.addSyscalls(bySys[k])
+		}
+		s.rbRes.set(k[0], k[1], a)
 	}
 	return nil
 }
 
 // rbTable renders the redis-benchmark section: ops/s per target, then
-// ferry's CPU µs/req and ratios against nutcracker.
+// nutcracker's and each ferry's CPU µs/req and syscalls/req, and ferry's
+// ratios against nutcracker.
 func rbTable(res Results, targets []string, ferries []string, nc string) string {
 	var b strings.Builder
 	hdr := []string{"test"}
 	for _, t := range targets {
 		hdr = append(hdr, t+" ops/s", t+" p99 µs")
 	}
-	hdr = append(hdr, nc+" CPU µs/req")
+	hdr = append(hdr, nc+" CPU µs/req", nc+" syscalls/req")
 	for _, f := range ferries {
-		hdr = append(hdr, f+" CPU µs/req", f+"/nc CPU", f+"/nc ops/s")
+		hdr = append(hdr, f+" CPU µs/req", f+"/nc CPU", f+"/nc ops/s", f+" syscalls/req", f+"/nc syscalls")
 	}
-	b.WriteString("| " + strings.Join(hdr, " | ") + " |\n|---|")
-	b.WriteString(strings.Repeat("---:|", len(hdr)-1) + "\n")
-	cpu := func(a Agg) float64 { return a.CPUus }
-	ops := func(a Agg) float64 { return a.OpsSec }
+	writeHeader(&b, hdr)
 	for _, t := range rbTests {
 		row := []string{t.name()}
 		for _, tg := range targets {
@@ -170,12 +205,14 @@ func rbTable(res Results, targets []string, ferries []string, nc string) string 
 			row = append(row, cell(a, ok, opsOf), cell(a, ok, p99Of))
 		}
 		n, nok := res.get(t.name(), nc)
-		row = append(row, cell(n, nok, cpuOf))
+		row = append(row, cell(n, nok, cpuOf), cell(n, nok, sysOf))
 		for _, f := range ferries {
 			a, ok := res.get(t.name(), f)
 			row = append(row, cell(a, ok, cpuOf),
-				fmtRatio(ratio(val(a, ok, cpu), val(n, nok, cpu))),
-				fmtRatio(ratio(val(a, ok, ops), val(n, nok, ops))))
+				fmtRatio(ratio(val(a, ok, aCPU), val(n, nok, aCPU))),
+				fmtRatio(ratio(val(a, ok, aOps), val(n, nok, aOps))),
+				cell(a, ok, sysOf),
+				fmtRatio(ratio(val(a, ok, aSys), val(n, nok, aSys))))
 		}
 		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 	}

@@ -18,7 +18,18 @@ type Run struct {
 	// CPUus is proxy CPU microseconds per request; NaN for direct runs.
 	CPUus     float64 `json:"cpu_us_per_req"`
 	RSSMaxKiB int64   `json:"rss_max_kib,omitempty"`
-	Err       string  `json:"error,omitempty"`
+	// Syscalls is system calls per request made by the proxy process (by
+	// the backend in direct runs) during the run, from perf stat; NaN when
+	// not counted. SyscallsByCall breaks it down by call (read, writev,
+	// epoll_wait, ...); SyscallsOf names the process counted.
+	Syscalls       float64            `json:"syscalls_per_req"`
+	SyscallsByCall map[string]float64 `json:"syscalls_per_req_by_call,omitempty"`
+	SyscallsOf     string             `json:"syscalls_of,omitempty"`
+	SyscallsErr    string             `json:"syscalls_error,omitempty"`
+	// SyscallRun marks a run made only to count system calls (perf
+	// attached): its ops/s, latency and CPU are not reported.
+	SyscallRun bool   `json:"syscall_run,omitempty"`
+	Err        string `json:"error,omitempty"`
 }
 
 // Agg is the median over the successful repetitions of one load and target.
@@ -28,8 +39,13 @@ type Agg struct {
 	P99us     float64
 	CPUus     float64
 	RSSMaxKiB float64
-	Err       string // when no run succeeded
-	NA        string // when the target does not serve the load
+	Sys       float64            // syscalls per request; NaN when not counted
+	SysGroups map[string]float64 // by sysGroupNames column; NaN when not counted
+	Err       string             // when no run succeeded
+	NA        string             // when the target does not serve the load
+	// StartFail marks an Err that is the proxy's failure to start (or its
+	// refusal of a configuration it should serve), the same for every load.
+	StartFail bool
 }
 
 func median(xs []float64) float64 {
@@ -71,7 +87,29 @@ func aggregate(runs []Run) Agg {
 		a.Err = ""
 	}
 	a.OpsSec, a.P99us, a.CPUus, a.RSSMaxKiB = median(ops), median(p99), median(cpu), median(rss)
+	a.addSyscalls(runs)
 	return a
+}
+
+// addSyscalls sets the syscall medians from the successful runs that
+// counted them (the measured runs themselves, or runs made for counting).
+func (a *Agg) addSyscalls(runs []Run) {
+	var sys []float64
+	groups := map[string][]float64{}
+	for _, r := range runs {
+		if r.Err != "" || math.IsNaN(r.Syscalls) {
+			continue
+		}
+		sys = append(sys, r.Syscalls)
+		for g, v := range sysGroupValues(r.Syscalls, r.SyscallsByCall) {
+			groups[g] = append(groups[g], v)
+		}
+	}
+	a.Sys = median(sys)
+	a.SysGroups = map[string]float64{}
+	for _, g := range sysGroupNames() {
+		a.SysGroups[g] = median(groups[g])
+	}
 }
 
 // fmtOps prints ops/s as 152.3k or 1.21M.
@@ -144,6 +182,21 @@ func opsOf(a Agg) string { return fmtOps(a.OpsSec) }
 func p99Of(a Agg) string { return fmtUs(a.P99us) }
 func cpuOf(a Agg) string { return fmtUs(a.CPUus) }
 
+// sysOf prints syscalls per request; n/a when they were not counted.
+func sysOf(a Agg) string { return fmtSys(a.Sys) }
+
+func fmtSys(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "n/a"
+	case x >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case x >= 10:
+		return fmt.Sprintf("%.1f", x)
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
 // val returns a field of an aggregate, NaN when it has no data.
 func val(a Agg, ok bool, f func(Agg) float64) float64 {
 	if !ok || a.NA != "" || a.N == 0 {
@@ -173,48 +226,121 @@ func (r Results) set(load, target string, a Agg) {
 
 // mainTable renders the comparison of one ferry target with direct and
 // nutcracker (the first nutcracker target; others get an extra ratio column).
+// direct's syscalls are the backend server's own.
 func mainTable(res Results, loads []string, ferry string, ncs []string) string {
 	var b strings.Builder
 	nc := ncs[0]
-	hdr := []string{"load", "direct ops/s", "direct p99 µs",
-		nc + " ops/s", nc + " p99 µs", nc + " CPU µs/req",
-		"ferry ops/s", "ferry p99 µs", "ferry CPU µs/req",
-		"**ferry/nc CPU**", "ferry/nc ops/s", "ferry/direct ops/s", "added p99 ferry/nc"}
+	hdr := []string{"load", "direct ops/s", "direct p99 µs", "direct syscalls/req",
+		nc + " ops/s", nc + " p99 µs", nc + " CPU µs/req", nc + " syscalls/req",
+		"ferry ops/s", "ferry p99 µs", "ferry CPU µs/req", "ferry syscalls/req",
+		"**ferry/nc CPU**", "ferry/nc syscalls", "ferry/nc ops/s", "ferry/direct ops/s", "added p99 ferry/nc"}
 	for _, o := range ncs[1:] {
 		hdr = append(hdr, "ferry/"+o+" CPU")
 	}
-	b.WriteString("| " + strings.Join(hdr, " | ") + " |\n|")
-	for i := range hdr {
-		if i == 0 {
-			b.WriteString("---|")
-		} else {
-			b.WriteString("---:|")
-		}
-	}
-	b.WriteString("\n")
-	ops := func(a Agg) float64 { return a.OpsSec }
-	p99 := func(a Agg) float64 { return a.P99us }
-	cpu := func(a Agg) float64 { return a.CPUus }
+	writeHeader(&b, hdr)
 	for _, l := range loads {
 		d, dok := res.get(l, "direct")
 		n, nok := res.get(l, nc)
 		f, fok := res.get(l, ferry)
 		row := []string{l,
-			cell(d, dok, opsOf), cell(d, dok, p99Of),
-			cell(n, nok, opsOf), cell(n, nok, p99Of), cell(n, nok, cpuOf),
-			cell(f, fok, opsOf), cell(f, fok, p99Of), cell(f, fok, cpuOf),
-			"**" + fmtRatio(ratio(val(f, fok, cpu), val(n, nok, cpu))) + "**",
-			fmtRatio(ratio(val(f, fok, ops), val(n, nok, ops))),
-			fmtRatio(ratio(val(f, fok, ops), val(d, dok, ops))),
-			fmtRatio(addedP99Ratio(val(f, fok, p99), val(n, nok, p99), val(d, dok, p99))),
+			cell(d, dok, opsOf), cell(d, dok, p99Of), cell(d, dok, sysOf),
+			cell(n, nok, opsOf), cell(n, nok, p99Of), cell(n, nok, cpuOf), cell(n, nok, sysOf),
+			cell(f, fok, opsOf), cell(f, fok, p99Of), cell(f, fok, cpuOf), cell(f, fok, sysOf),
+			"**" + fmtRatio(ratio(val(f, fok, aCPU), val(n, nok, aCPU))) + "**",
+			fmtRatio(ratio(val(f, fok, aSys), val(n, nok, aSys))),
+			fmtRatio(ratio(val(f, fok, aOps), val(n, nok, aOps))),
+			fmtRatio(ratio(val(f, fok, aOps), val(d, dok, aOps))),
+			fmtRatio(addedP99Ratio(val(f, fok, aP99), val(n, nok, aP99), val(d, dok, aP99))),
 		}
 		for _, o := range ncs[1:] {
 			x, xok := res.get(l, o)
-			row = append(row, fmtRatio(ratio(val(f, fok, cpu), val(x, xok, cpu))))
+			row = append(row, fmtRatio(ratio(val(f, fok, aCPU), val(x, xok, aCPU))))
 		}
 		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 	}
 	return b.String()
+}
+
+func aOps(a Agg) float64 { return a.OpsSec }
+func aP99(a Agg) float64 { return a.P99us }
+func aCPU(a Agg) float64 { return a.CPUus }
+func aSys(a Agg) float64 { return a.Sys }
+
+// writeHeader writes a markdown table header, the first column left-aligned
+// and the others right-aligned.
+func writeHeader(b *strings.Builder, hdr []string) {
+	b.WriteString("| " + strings.Join(hdr, " | ") + " |\n|---|")
+	b.WriteString(strings.Repeat("---:|", len(hdr)-1) + "\n")
+}
+
+// handoffTable puts the hand-off variant's row next to the per-loop row of
+// the same --threads for each load, with their ratios to nutcracker and the
+// hand-off's to per-loop.
+func handoffTable(res Results, loads []string, perLoop, handoff Target, nc string) string {
+	var b strings.Builder
+	writeHeader(&b, []string{"load", "ferry", "ops/s", "p99 µs", "CPU µs/req", "syscalls/req",
+		"**/nc CPU**", "/nc syscalls", "/nc ops/s", "hand-off/per-loop CPU", "hand-off/per-loop syscalls", "hand-off/per-loop ops/s"})
+	for _, l := range loads {
+		n, nok := res.get(l, nc)
+		p, pok := res.get(l, perLoop.Name)
+		for _, t := range []Target{perLoop, handoff} {
+			a, ok := res.get(l, t.Name)
+			row := []string{l, t.label(),
+				cell(a, ok, opsOf), cell(a, ok, p99Of), cell(a, ok, cpuOf), cell(a, ok, sysOf),
+				"**" + fmtRatio(ratio(val(a, ok, aCPU), val(n, nok, aCPU))) + "**",
+				fmtRatio(ratio(val(a, ok, aSys), val(n, nok, aSys))),
+				fmtRatio(ratio(val(a, ok, aOps), val(n, nok, aOps))),
+			}
+			if t.Name == perLoop.Name {
+				row = append(row, "", "", "")
+			} else {
+				row = append(row,
+					fmtRatio(ratio(val(a, ok, aCPU), val(p, pok, aCPU))),
+					fmtRatio(ratio(val(a, ok, aSys), val(p, pok, aSys))),
+					fmtRatio(ratio(val(a, ok, aOps), val(p, pok, aOps))))
+			}
+			b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+		}
+	}
+	return b.String()
+}
+
+// sysTable breaks syscalls per request down by call, one row per load and
+// target that was measured.
+func sysTable(res Results, loads []string, targets []Target) string {
+	var b strings.Builder
+	groups := sysGroupNames()
+	writeHeader(&b, append([]string{"load", "target", "syscalls/req"}, groups...))
+	for _, l := range loads {
+		for _, t := range targets {
+			a, ok := res.get(l, t.Name)
+			if !ok || a.NA != "" {
+				continue
+			}
+			row := []string{l, t.label(), cell(a, ok, sysOf)}
+			for _, g := range groups {
+				row = append(row, cell(a, ok, func(a Agg) string {
+					v, ok := a.SysGroups[g]
+					if !ok {
+						return "n/a"
+					}
+					return fmtSys(v)
+				}))
+			}
+			b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+		}
+	}
+	return b.String()
+}
+
+// measured reports whether a target has a successful run of any load.
+func measured(res Results, loads []string, target string) bool {
+	for _, l := range loads {
+		if a, ok := res.get(l, target); ok && a.N > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // naNotes lists why targets were not measured.
@@ -229,6 +355,8 @@ func naNotes(res Results, loads []string, targets []string) string {
 			}
 			var msg string
 			switch {
+			case a.StartFail:
+				msg = fmt.Sprintf("- err: %s, %s: %s\n", t, familyOfLoad(l), a.Err)
 			case a.NA != "":
 				msg = fmt.Sprintf("- n/a: %s, %s: %s\n", t, familyOfLoad(l), a.NA)
 			case a.N == 0 && a.Err != "":

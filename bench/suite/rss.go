@@ -43,12 +43,14 @@ func (s *suite) runIdleRSS() error {
 	s.logf("memory section: %d idle connections to a freshly started proxy", want)
 	for _, t := range s.targets {
 		ep := t.eps[famRedis]
-		if t.Kind == "direct" || ep.skip() {
+		// The hand-off variant differs from its per-loop twin only in
+		// backend connections, which idle clients do not touch.
+		if t.Kind == "direct" || t.Scope != "" || ep.skip() {
 			continue
 		}
 		// A fresh process, so the load runs' buffers and garbage do not
 		// blur the baseline.
-		fresh, err := s.startProxy(t.Name+"-idle", famRedis, t.argv)
+		fresh, err := s.startProxy(t, t.Name+"-idle", famRedis)
 		if err != nil {
 			return err
 		}

@@ -18,10 +18,20 @@ import (
 
 // endpoint is where a target serves one protocol family.
 type endpoint struct {
-	port int
-	proc *child // the proxy process; nil for direct
-	na   string // why the target does not serve this family
-	fail string // why the proxy failed to start (not a refusal of the protocol)
+	port    int
+	proc    *child // the proxy process; nil for direct
+	backend *child // for direct: the backend server, whose syscalls are counted
+	na      string // why the target does not serve this family
+	fail    string // why the proxy failed to start (not a refusal of the protocol)
+}
+
+// counted is the process whose system calls a run against ep counts: the
+// proxy, or for direct access the backend; nil for none.
+func (ep *endpoint) counted() *child {
+	if ep.proc != nil {
+		return ep.proc
+	}
+	return ep.backend
 }
 
 // skip reports whether runs against the endpoint are impossible.
@@ -33,13 +43,37 @@ var refusal = regexp.MustCompile(`(?i)not (served|supported)|unsupported|unknown
 
 // Target is direct backend access, one nutcracker, or one ferry setting.
 type Target struct {
-	Name string
-	Kind string // "direct", "nutcracker", "ferry"
-	Desc string // command line, for the report
+	Name  string
+	Kind  string // "direct", "nutcracker", "ferry"
+	Desc  string // command line, for the report
+	Label string // for tables where it differs from Name
+	// Threads is ferry's --threads; Scope its pools' server_connections_scope
+	// ("" leaves the key out: connections per event loop).
+	Threads int
+	Scope   string
+	// base is the per-loop target a hand-off variant is compared with.
+	base *Target
 	eps  map[string]*endpoint
 	// argv is the proxy's command line for a config file; tag names its log.
 	argv func(conf, tag string) []string
 }
+
+func (t Target) label() string {
+	if t.Label != "" {
+		return t.Label
+	}
+	return t.Name
+}
+
+// handoffName names the hand-off variant: --threads 2, and with
+// server_connections: 1 and server_connections_scope: process one loop
+// owns the server's connection and the other hands its requests over.
+const (
+	handoffName    = "ferry-t2-handoff"
+	handoffLabel   = "ferry t2 hand-off (1 conn/server)"
+	handoffThreads = 2
+	handoffScope   = "process"
+)
 
 type suite struct {
 	opt    *options
@@ -65,6 +99,8 @@ type suite struct {
 	rbRuns []Run
 	rbRes  Results
 	rss    []rssRow
+
+	sys *sysCounter
 }
 
 func (s *suite) logf(format string, a ...any) {
@@ -153,7 +189,7 @@ func (s *suite) setup(threads []int) error {
 		s.logf("backend %s on 127.0.0.1:%d (pid %d)", c.name, port, c.pid())
 	}
 	for _, fam := range fams {
-		s.configs[fam] = poolConfig(fam, 0, s.bport[fam])
+		s.configs[fam] = poolConfig(fam, 0, s.bport[fam], "")
 	}
 	s.versions = []string{
 		"ferry: " + versionOf(s.opt.ferry, "--version"),
@@ -167,7 +203,11 @@ func (s *suite) setup(threads []int) error {
 
 	direct := &Target{Name: "direct", Kind: "direct", Desc: "the backend itself", eps: map[string]*endpoint{}}
 	for _, fam := range fams {
-		direct.eps[fam] = &endpoint{port: s.bport[fam]}
+		b := s.backends[fam]
+		if b == nil {
+			b = s.backends[famMemcache] // memcache binary shares memcached
+		}
+		direct.eps[fam] = &endpoint{port: s.bport[fam], backend: b}
 	}
 	s.targets = append(s.targets, direct)
 
@@ -192,7 +232,7 @@ func (s *suite) setup(threads []int) error {
 				t.eps[fam] = &endpoint{na: "nutcracker speaks no memcache binary protocol"}
 				continue
 			}
-			ep, err := s.startProxy(name, fam, t.argv)
+			ep, err := s.startProxy(t, name, fam)
 			if err != nil {
 				return err
 			}
@@ -200,23 +240,72 @@ func (s *suite) setup(threads []int) error {
 		}
 		s.targets = append(s.targets, t)
 	}
-	for _, n := range threads {
-		name := "ferry-t" + strconv.Itoa(n)
-		t := &Target{Name: name, Kind: "ferry", eps: map[string]*endpoint{},
-			Desc: fmt.Sprintf("%s -c CONF --threads %d -v 4 --admin 127.0.0.1:FREE_PORT -s FREE_PORT -a 127.0.0.1 (the last two when this ferry has them)", s.opt.ferry, n),
-			argv: func(conf, _ string) []string {
-				return append([]string{s.opt.ferry, "-c", conf, "--threads", strconv.Itoa(n), "-v", "4"}, s.ferryPorts()...)
-			}}
+	for _, t := range ferryTargets(threads, !s.opt.noHandoff) {
+		s.ferryArgv(t)
 		for _, fam := range fams {
-			ep, err := s.startProxy(name, fam, t.argv)
+			ep, err := s.startProxy(t, t.Name, fam)
 			if err != nil {
 				return err
 			}
 			t.eps[fam] = ep
+			variantRefusal(t, fam)
 		}
 		s.targets = append(s.targets, t)
 	}
 	return nil
+}
+
+// variantRefusal turns a variant's refusal of the family's config into a
+// failure when its per-loop twin serves the family: the hand-off variant
+// refusing server_connections_scope (a ferry that predates the key) is a
+// failed row with ferry's message, not a protocol ferry does not serve.
+func variantRefusal(t *Target, fam string) {
+	ep := t.eps[fam]
+	if t.base == nil || ep == nil || ep.na == "" || t.base.eps[fam].skip() {
+		return
+	}
+	ep.fail, ep.na = ep.na, ""
+}
+
+// ferryTargets lists the ferry settings to measure: one per --threads entry,
+// connections per event loop, then (with handoff) the hand-off variant,
+// preceded by a per-loop target of the same --threads when the list has
+// none.
+func ferryTargets(threads []int, handoff bool) []*Target {
+	var out []*Target
+	var perLoop *Target
+	add := func(n int) *Target {
+		t := &Target{Name: "ferry-t" + strconv.Itoa(n), Kind: "ferry", Threads: n}
+		out = append(out, t)
+		if n == handoffThreads {
+			perLoop = t
+		}
+		return t
+	}
+	for _, n := range threads {
+		add(n)
+	}
+	if handoff {
+		if perLoop == nil {
+			add(handoffThreads)
+		}
+		out = append(out, &Target{Name: handoffName, Label: handoffLabel, Kind: "ferry",
+			Threads: handoffThreads, Scope: handoffScope, base: perLoop})
+	}
+	return out
+}
+
+// ferryArgv fills in a ferry target's command line and description.
+func (s *suite) ferryArgv(t *Target) {
+	t.eps = map[string]*endpoint{}
+	n := strconv.Itoa(t.Threads)
+	t.Desc = fmt.Sprintf("%s -c CONF --threads %s -v 4 --admin 127.0.0.1:FREE_PORT -s FREE_PORT -a 127.0.0.1 (the last two when this ferry has them)", s.opt.ferry, n)
+	if t.Scope != "" {
+		t.Desc += "; the pool config adds server_connections_scope: " + t.Scope
+	}
+	t.argv = func(conf, _ string) []string {
+		return append([]string{s.opt.ferry, "-c", conf, "--threads", n, "-v", "4"}, s.ferryPorts()...)
+	}
 }
 
 // ferryPorts gives ferry free ports for the listeners it opens besides the
@@ -239,19 +328,20 @@ func (s *suite) ferryPorts() []string {
 	return a
 }
 
-// startProxy writes the family's pool config with a fresh listen port and
-// starts a proxy on it. A proxy that exits (refuses the config) gives an
-// n/a endpoint, not an error.
-func (s *suite) startProxy(name, fam string, argv func(conf, tag string) []string) (*endpoint, error) {
+// startProxy writes the family's pool config (with t's connection scope)
+// with a fresh listen port and starts t's proxy on it; name tags its files.
+// A proxy that exits (refuses the config) gives an n/a endpoint, not an
+// error.
+func (s *suite) startProxy(t *Target, name, fam string) (*endpoint, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(s.dir, name+"-"+fam+".yml")
-	if err := os.WriteFile(conf, []byte(poolConfig(fam, port, s.bport[fam])), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(poolConfig(fam, port, s.bport[fam], t.Scope)), 0o644); err != nil {
 		return nil, err
 	}
-	c, err := s.kids.start(name+"-"+fam, argv(conf, name+"-"+fam)...)
+	c, err := s.kids.start(name+"-"+fam, t.argv(conf, name+"-"+fam)...)
 	if err != nil {
 		return nil, err
 	}
@@ -287,14 +377,37 @@ func (s *suite) plannedRuns() int {
 	return n
 }
 
+// syscallRuns reports whether system calls are counted in runs of their
+// own (one per load and target, after its measured repetitions) rather
+// than in the measured runs: perf's counting costs the counted process
+// kernel time on every call, which would inflate CPU µs/req, the more the
+// more calls a proxy makes.
+func (s *suite) syscallRuns() bool { return s.sys.available() && !s.opt.syscallsInRuns }
+
+// plannedSyscallRuns is the number of those runs.
+func (s *suite) plannedSyscallRuns() int {
+	if !s.syscallRuns() {
+		return 0
+	}
+	return s.plannedRuns() / s.opt.reps
+}
+
 // estimate is the expected wall time of the whole suite. The per-run
 // overhead (process start, connection set-up, JSON) is about 0.4 s; the
 // redis-benchmark and memory sections are sized to take about a minute.
 func (s *suite) estimate() time.Duration {
 	per := s.opt.duration + 150*time.Millisecond
+	if s.sys.available() && s.opt.syscallsInRuns {
+		per += 100 * time.Millisecond // perf stat start and stop
+	}
 	est := time.Duration(s.plannedRuns()) * per
+	est += time.Duration(s.plannedSyscallRuns()) * (s.opt.syscallDuration + 250*time.Millisecond)
 	if !s.opt.noRedisBenchmark && s.sectionSelected("redis-benchmark") {
-		est += time.Duration(len(s.targets)*len(rbTests)*s.opt.reps) * 1500 * time.Millisecond
+		n := s.opt.reps
+		if s.syscallRuns() {
+			n++
+		}
+		est += time.Duration(len(s.targets)*len(rbTests)*n) * 1500 * time.Millisecond
 	}
 	if !s.opt.noRSS && s.sectionSelected("rss idle connections") {
 		est += time.Duration(len(s.targets)) * 6 * time.Second
@@ -345,23 +458,58 @@ func sampleRSS(pid int, stop <-chan struct{}) <-chan int64 {
 	return out
 }
 
+// measurement is what measure saw of the proxy (or backend) during a run.
+type measurement struct {
+	cpuSec float64
+	rssKiB int64
+	out    []byte
+	sys    *sysCount // nil when not counted
+	sysOf  string    // the process counted
+	sysErr string    // why not, when perf failed
+}
+
+// setSyscalls fills in a run's syscalls per request.
+func (m measurement) setSyscalls(r *Run) {
+	r.SyscallsOf, r.SyscallsErr = m.sysOf, m.sysErr
+	if m.sys != nil {
+		r.Syscalls, r.SyscallsByCall = m.sys.perRequest(r.Requests)
+	}
+}
+
 // measure runs a load generator command against a target, sampling the
-// proxy's CPU before and after and its RSS during the run.
-func (s *suite) measure(ep *endpoint, argv []string) (cpuSec float64, rssKiB int64, out []byte, err error) {
+// proxy's CPU before and after and its RSS during the run, and counting
+// the system calls of the proxy (of the backend for direct access) over
+// the run when perf can.
+func (s *suite) measure(ep *endpoint, argv []string, countSyscalls bool) (measurement, error) {
+	var m measurement
 	var cpu0 float64
 	var stop chan struct{}
 	var rss <-chan int64
+	var err error
 	for fam, b := range s.backends {
 		if b.exited() {
-			return 0, 0, nil, fmt.Errorf("the %s backend (%s) has exited: %s", fam, b.name, b.logTail(2))
+			return m, fmt.Errorf("the %s backend (%s) has exited: %s", fam, b.name, b.logTail(2))
+		}
+	}
+	if ep.proc != nil && ep.proc.exited() {
+		return m, fmt.Errorf("proxy exited: %s", ep.proc.logTail(2))
+	}
+	var win *sysWindow
+	if c := ep.counted(); c != nil && countSyscalls && s.sys.available() {
+		m.sysOf = c.name
+		win, err = s.sys.startWindow(c.pid(), filepath.Join(s.dir, "perf-stat.csv"))
+		if err != nil {
+			m.sysErr = err.Error()
+			s.sys.failed(err)
+			s.logf("warning: syscalls of %s not counted: %v", c.name, err)
 		}
 	}
 	if ep.proc != nil {
-		if ep.proc.exited() {
-			return 0, 0, nil, fmt.Errorf("proxy exited: %s", ep.proc.logTail(2))
-		}
 		if cpu0, err = procCPUSeconds(ep.proc.pid()); err != nil {
-			return 0, 0, nil, err
+			if win != nil {
+				win.kill()
+			}
+			return m, err
 		}
 		stop = make(chan struct{})
 		rss = sampleRSS(ep.proc.pid(), stop)
@@ -372,23 +520,33 @@ func (s *suite) measure(ep *endpoint, argv []string) (cpuSec float64, rssKiB int
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.SysProcAttr = childAttr()
-	out, err = cmd.CombinedOutput()
+	m.out, err = cmd.CombinedOutput()
 	if ctx.Err() == context.DeadlineExceeded && s.ctx.Err() == nil {
 		err = fmt.Errorf("killed after %v: %v", 3*s.opt.duration+60*time.Second, err)
 	}
 	if ep.proc != nil {
 		cpu1, cerr := procCPUSeconds(ep.proc.pid())
 		close(stop)
-		rssKiB = <-rss
+		m.rssKiB = <-rss
 		if cerr != nil && err == nil {
 			err = cerr
 		}
-		cpuSec = cpu1 - cpu0
+		m.cpuSec = cpu1 - cpu0
+	}
+	if win != nil {
+		c, serr := win.stop()
+		if serr != nil {
+			m.sysErr = serr.Error()
+			s.sys.failed(serr)
+			s.logf("warning: syscalls of %s not counted: %v", m.sysOf, serr)
+		} else {
+			m.sys = &c
+		}
 	}
 	if s.ctx.Err() != nil {
-		return 0, 0, nil, s.ctx.Err()
+		return measurement{}, s.ctx.Err()
 	}
-	return cpuSec, rssKiB, out, err
+	return m, err
 }
 
 // prefill writes the key space of a GET load once, directly to the backend.
@@ -404,9 +562,9 @@ func (s *suite) prefill(l Load) error {
 	}
 	js := filepath.Join(s.dir, "prefill.json")
 	argv := append([]string{s.opt.bench}, prefillArgs(l, s.bport[fam], js)...)
-	_, _, out, err := s.measure(&endpoint{}, argv)
+	m, err := s.measure(&endpoint{}, argv, false)
 	if err != nil {
-		return fmt.Errorf("prefill %s: %v: %s", l.Prefix, err, tail(out))
+		return fmt.Errorf("prefill %s: %v: %s", l.Prefix, err, tail(m.out))
 	}
 	s.logf("prefilled keys %s0..%d with %d-byte values", l.Prefix, l.KeyMax, l.Size)
 	return nil
@@ -424,7 +582,7 @@ func tail(b []byte) string {
 // (direct, nutcracker, ferry, direct, ...), so drift on a shared machine
 // hits all targets alike.
 func (s *suite) runLoads() error {
-	total := s.plannedRuns()
+	total := s.plannedRuns() + s.plannedSyscallRuns()
 	secs := int(s.opt.duration / time.Second)
 	for _, l := range s.loads {
 		if l.Gets {
@@ -440,7 +598,7 @@ func (s *suite) runLoads() error {
 			if ep := t.eps[l.Family]; ep != nil && ep.na != "" {
 				s.res.set(l.Name, t.Name, Agg{NA: ep.na})
 			} else if ep != nil && ep.fail != "" {
-				s.res.set(l.Name, t.Name, Agg{Err: ep.fail})
+				s.res.set(l.Name, t.Name, Agg{Err: ep.fail, StartFail: true})
 			}
 		}
 		for rep := 1; rep <= s.opt.reps; rep++ {
@@ -449,7 +607,7 @@ func (s *suite) runLoads() error {
 				if ep.skip() {
 					continue
 				}
-				r, err := s.runOne(l, t, ep, rep, secs)
+				r, err := s.runOne(l, t, ep, rep, secs, s.opt.syscallsInRuns)
 				if err != nil {
 					return err
 				}
@@ -459,29 +617,80 @@ func (s *suite) runLoads() error {
 				if r.Err != "" {
 					s.logf("[%d/%d] %s rep %d %s: error: %s", s.done, total, l.Name, rep, t.Name, r.Err)
 				} else {
-					s.logf("[%d/%d] %s rep %d %-10s %9s ops/s  p99 %7s µs  cpu %s µs/req",
-						s.done, total, l.Name, rep, t.Name, fmtOps(r.OpsSec), fmtUs(r.P99us), fmtUs(r.CPUus))
+					s.logf("[%d/%d] %s rep %d %-16s %9s ops/s  p99 %7s µs  cpu %s µs/req%s",
+						s.done, total, l.Name, rep, t.Name, fmtOps(r.OpsSec), fmtUs(r.P99us), fmtUs(r.CPUus), sysLog(r))
+				}
+			}
+		}
+		bySys := map[string][]Run{}
+		if s.syscallRuns() {
+			for _, t := range s.targets {
+				ep := t.eps[l.Family]
+				if ep.skip() || !s.syscallRuns() {
+					continue
+				}
+				r, err := s.runOne(l, t, ep, 0, int(s.opt.syscallDuration/time.Second), true)
+				if err != nil {
+					return err
+				}
+				r.SyscallRun = true
+				s.done++
+				s.runs = append(s.runs, r)
+				bySys[t.Name] = append(bySys[t.Name], r)
+				if r.Err != "" {
+					s.logf("[%d/%d] %s syscalls %s: error: %s", s.done, total, l.Name, t.Name, r.Err)
+				} else {
+					s.logf("[%d/%d] %s syscalls %-16s %s/req%s", s.done, total, l.Name, t.Name, fmtSys(r.Syscalls), breakdownLog(r))
 				}
 			}
 		}
 		for name, rs := range byTarget {
-			s.res.set(l.Name, name, aggregate(rs))
+			a := aggregate(rs)
+			if len(bySys) > 0 {
+				a.addSyscalls(bySys[name])
+			}
+			s.res.set(l.Name, name, a)
 		}
 	}
 	return nil
 }
 
-func (s *suite) runOne(l Load, t *Target, ep *endpoint, rep, secs int) (Run, error) {
+// sysLog is a measured run's syscalls for the progress log, when counted.
+func sysLog(r Run) string {
+	if math.IsNaN(r.Syscalls) {
+		return ""
+	}
+	return "  syscalls " + fmtSys(r.Syscalls) + "/req"
+}
+
+// breakdownLog is a run's syscalls by group, for the progress log.
+func breakdownLog(r Run) string {
+	if math.IsNaN(r.Syscalls) || len(r.SyscallsByCall) == 0 {
+		return ""
+	}
+	g := sysGroupValues(r.Syscalls, r.SyscallsByCall)
+	var parts []string
+	for _, n := range sysGroupNames() {
+		if v := g[n]; !math.IsNaN(v) && v >= 0.005 {
+			parts = append(parts, n+" "+fmtSys(v))
+		}
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// runOne runs load l against one target for secs seconds; countSyscalls
+// attaches perf stat to the proxy (the backend for direct) over the run.
+func (s *suite) runOne(l Load, t *Target, ep *endpoint, rep, secs int, countSyscalls bool) (Run, error) {
 	js := filepath.Join(s.dir, "run.json")
 	os.Remove(js)
 	argv := append([]string{s.opt.bench}, benchArgs(l, ep.port, secs, t.Name, js)...)
-	r := Run{Load: l.Name, Target: t.Name, Rep: rep, CPUus: math.NaN()}
-	cpu, rss, out, err := s.measure(ep, argv)
+	r := Run{Load: l.Name, Target: t.Name, Rep: rep, CPUus: math.NaN(), Syscalls: math.NaN()}
+	m, err := s.measure(ep, argv, countSyscalls)
 	if s.ctx.Err() != nil {
 		return r, s.ctx.Err()
 	}
 	if err != nil {
-		r.Err = fmt.Sprintf("%v: %s", err, tail(out))
+		r.Err = fmt.Sprintf("%v: %s", err, tail(m.out))
 		return r, nil
 	}
 	b, err := os.ReadFile(js)
@@ -494,17 +703,18 @@ func (s *suite) runOne(l Load, t *Target, ep *endpoint, rep, secs int) (Run, err
 		r.Err = err.Error()
 		return r, nil
 	}
-	r.OpsSec, r.Requests, r.P99us, r.RSSMaxKiB = br.Totals.OpsPerSec, br.Totals.Ops, br.Totals.Latency.P99, rss
+	r.OpsSec, r.Requests, r.P99us, r.RSSMaxKiB = br.Totals.OpsPerSec, br.Totals.Ops, br.Totals.Latency.P99, m.rssKiB
 	if ep.proc != nil && r.Requests > 0 {
-		r.CPUus = cpu * 1e6 / float64(r.Requests)
+		r.CPUus = m.cpuSec * 1e6 / float64(r.Requests)
 	}
+	m.setSyscalls(&r)
 	if br.Totals.Errors > 0 {
 		r.Err = fmt.Sprintf("%d error replies", br.Totals.Errors)
 	}
 	return r, nil
 }
 
-// ferryTargets and ncTargets name the targets of a kind, in order.
+// targetsOf names the targets of a kind, in order.
 func (s *suite) targetsOf(kind string) []string {
 	var out []string
 	for _, t := range s.targets {

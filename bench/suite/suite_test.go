@@ -2,9 +2,13 @@ package main
 
 import (
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -102,8 +106,14 @@ func TestParseThreads(t *testing.T) {
 
 func TestParseFlagsQuick(t *testing.T) {
 	o, err := parseFlags([]string{"--quick"}, &strings.Builder{})
-	if err != nil || o.reps != 1 || o.duration.Seconds() != 2 || o.idleConns != 2000 {
+	if err != nil || o.reps != 1 || o.duration.Seconds() != 2 || o.idleConns != 2000 || !o.syscallsInRuns {
 		t.Fatalf("%+v %v", o, err)
+	}
+	if o, err := parseFlags([]string{"--quick", "--syscalls-in-runs=false"}, &strings.Builder{}); err != nil || o.syscallsInRuns {
+		t.Fatalf("--quick --syscalls-in-runs=false: %+v %v", o, err)
+	}
+	if _, err := parseFlags([]string{"--syscall-duration", "500ms"}, &strings.Builder{}); err == nil {
+		t.Fatal("fractional --syscall-duration accepted")
 	}
 	if _, err := parseFlags([]string{"--duration", "1500ms"}, &strings.Builder{}); err == nil {
 		t.Fatal("fractional duration accepted")
@@ -151,17 +161,177 @@ func TestLoads(t *testing.T) {
 }
 
 func TestPoolConfig(t *testing.T) {
-	r := poolConfig(famRedis, 22121, 6379)
+	r := poolConfig(famRedis, 22121, 6379, "")
 	for _, want := range []string{"listen: 127.0.0.1:22121", "redis: true", "- 127.0.0.1:6379:1 backend1"} {
 		if !strings.Contains(r, want) {
 			t.Errorf("redis config lacks %q:\n%s", want, r)
 		}
 	}
-	if m := poolConfig(famMemcache, 1, 2); strings.Contains(m, "redis:") || strings.Contains(m, "protocol:") {
+	if strings.Contains(r, "server_connections_scope") {
+		t.Errorf("per-loop config names a scope:\n%s", r)
+	}
+	if m := poolConfig(famMemcache, 1, 2, ""); strings.Contains(m, "redis:") || strings.Contains(m, "protocol:") {
 		t.Errorf("memcache config must be plain twemproxy:\n%s", m)
 	}
-	if b := poolConfig(famBinary, 1, 2); !strings.Contains(b, "protocol: memcache_binary") {
+	if b := poolConfig(famBinary, 1, 2, ""); !strings.Contains(b, "protocol: memcache_binary") {
 		t.Errorf("binary config:\n%s", b)
+	}
+}
+
+// The hand-off variant's config is the per-loop one plus exactly one line,
+// server_connections_scope: process, in the pool's mapping after
+// server_connections: 1.
+func TestHandoffConfig(t *testing.T) {
+	for _, fam := range families {
+		base := poolConfig(fam, 22121, 6379, "")
+		ho := poolConfig(fam, 22121, 6379, handoffScope)
+		bl, hl := strings.Split(base, "\n"), strings.Split(ho, "\n")
+		i := slices.Index(hl, "  server_connections_scope: process")
+		if i < 1 || hl[i-1] != "  server_connections: 1" {
+			t.Fatalf("%s: scope line not after server_connections: 1:\n%s", fam, ho)
+		}
+		if !slices.Equal(slices.Delete(slices.Clone(hl), i, i+1), bl) {
+			t.Fatalf("%s: hand-off config differs from the per-loop one beyond the scope line:\n%s\nvs\n%s", fam, ho, base)
+		}
+		if j := slices.Index(hl, "  servers:"); j < i {
+			t.Fatalf("%s: scope after the server list:\n%s", fam, ho)
+		}
+	}
+}
+
+func TestFerryTargets(t *testing.T) {
+	names := func(ts []*Target) []string {
+		var out []string
+		for _, t := range ts {
+			out = append(out, t.Name)
+		}
+		return out
+	}
+	// 1,all on 2 cores: the per-loop ferry-t2 is already there.
+	ts := ferryTargets([]int{1, 2}, true)
+	if got := names(ts); !slices.Equal(got, []string{"ferry-t1", "ferry-t2", handoffName}) {
+		t.Fatalf("targets %v", got)
+	}
+	ho := ts[2]
+	if ho.Threads != 2 || ho.Scope != "process" || ho.base != ts[1] || ho.base.Scope != "" || ho.label() != "ferry t2 hand-off (1 conn/server)" {
+		t.Fatalf("hand-off target %+v", ho)
+	}
+	// 1,all on 8 cores: a per-loop --threads 2 is added beside it.
+	ts = ferryTargets([]int{1, 8}, true)
+	if got := names(ts); !slices.Equal(got, []string{"ferry-t1", "ferry-t8", "ferry-t2", handoffName}) || ts[3].base != ts[2] {
+		t.Fatalf("targets %v", got)
+	}
+	if got := names(ferryTargets([]int{1, 8}, false)); !slices.Equal(got, []string{"ferry-t1", "ferry-t8"}) {
+		t.Fatalf("--no-handoff: %v", got)
+	}
+	// Its command line: --threads 2; the config carries the scope.
+	s := &suite{opt: &options{ferry: "bin/ferry"}, ferryHelp: "no extra flags "}
+	s.ferryArgv(ho)
+	if a := strings.Join(ho.argv("c.yml", "x"), " "); a != "bin/ferry -c c.yml --threads 2 -v 4" {
+		t.Fatalf("argv %s", a)
+	}
+	if !strings.Contains(ho.Desc, "server_connections_scope: process") {
+		t.Fatalf("desc %s", ho.Desc)
+	}
+}
+
+func TestParseFlagsHandoffSyscalls(t *testing.T) {
+	o, err := parseFlags(nil, &strings.Builder{})
+	if err != nil || o.noHandoff || o.noSyscalls || o.perf != "perf" || o.syscallsInRuns || o.syscallDuration.Seconds() != 1 {
+		t.Fatalf("defaults: %+v %v", o, err)
+	}
+	o, err = parseFlags([]string{"--no-handoff", "--no-syscalls", "--perf", "/usr/bin/perf"}, &strings.Builder{})
+	if err != nil || !o.noHandoff || !o.noSyscalls || o.perf != "/usr/bin/perf" {
+		t.Fatalf("%+v %v", o, err)
+	}
+}
+
+// testdata/perf-stat-ferry.csv is perf 6.1's stat -x, -o output for ferry
+// --threads 2 under a 1 s redis GET -P1 load of 50 connections.
+func TestParsePerfCSV(t *testing.T) {
+	b, err := os.ReadFile("testdata/perf-stat-ferry.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := parsePerfCSV(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vals) != 17 || vals[totalEvent].Count != 185124 || vals["syscalls:sys_enter_epoll_pwait"].Count != 31464 {
+		t.Fatalf("parsed %v", vals)
+	}
+	c, err := sysCountOf(vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Total != 185124 || c.ByCall["read"] != 64429 || c.ByCall["write"] != 80013 || c.ByCall["writev"] != 0 || c.ByCall["futex"] != 3940 {
+		t.Fatalf("count %+v", c)
+	}
+	per, by := c.perRequest(40000)
+	if math.Abs(per-4.6281) > 1e-4 || math.Abs(by["read"]-1.610725) > 1e-6 {
+		t.Fatalf("per request %v %v", per, by)
+	}
+	g := sysGroupValues(per, by)
+	if math.Abs(g["read"]-64429.0/40000) > 1e-9 || math.Abs(g["write(v)"]-80013.0/40000) > 1e-9 ||
+		math.Abs(g["epoll_wait"]-31464.0/40000) > 1e-9 || math.Abs(g["epoll_ctl"]-200.0/40000) > 1e-9 ||
+		math.Abs(g["sleep/yield"]-4712.0/40000) > 1e-9 {
+		t.Fatalf("groups %v", g)
+	}
+	// other = total - listed calls = 185124 - 184758.
+	if math.Abs(g[sysOther]-366.0/40000) > 1e-9 {
+		t.Fatalf("other %v", g[sysOther])
+	}
+	if p, _ := c.perRequest(0); !math.IsNaN(p) {
+		t.Fatal("no requests: not NaN")
+	}
+
+	// A process that never ran while counted, a tracepoint this kernel
+	// lacks, and perf's own messages mixed in.
+	idle := "# started on Tue Dec  1 12:01:09 2026\n\n" +
+		"<not counted>,,raw_syscalls:sys_enter,0,100.00,,\n" +
+		"<not counted>,,syscalls:sys_enter_read,0,100.00,,\n" +
+		"<not supported>,,syscalls:sys_enter_epoll_pwait2,0,100.00,,\n" +
+		"Events disabled\n"
+	vals, err = parsePerfCSV([]byte(idle))
+	if err != nil || len(vals) != 2 || !vals[totalEvent].NotCounted || vals[totalEvent].Count != 0 {
+		t.Fatalf("idle: %v %v", vals, err)
+	}
+	c, err = sysCountOf(vals)
+	if err != nil || c.Total != 0 || len(c.ByCall) != 1 {
+		t.Fatalf("idle count %+v %v", c, err)
+	}
+	g = sysGroupValues(0, c.ByCall)
+	if g["read"] != 0 || !math.IsNaN(g["write(v)"]) {
+		t.Fatalf("idle groups %v", g)
+	}
+	if _, err := sysCountOf(map[string]perfValue{"syscalls:sys_enter_read": {Count: 1}}); err == nil {
+		t.Fatal("no total: no error")
+	}
+	if _, err := parsePerfCSV([]byte("event syntax error: 'raw_syscalls:sys_enterx'\n")); err == nil {
+		t.Fatal("perf's error message parsed as counts")
+	}
+	if _, err := parsePerfCSV([]byte("12x,,raw_syscalls:sys_enter,1,100.00,,\n")); err == nil {
+		t.Fatal("bad count accepted")
+	}
+}
+
+func TestSysCounterNA(t *testing.T) {
+	if sc := newSysCounter(t.Context(), ""); sc.available() || !strings.Contains(sc.reason(), "--no-syscalls") {
+		t.Fatalf("%+v", sc)
+	}
+	if sc := newSysCounter(t.Context(), "/nonexistent/perf"); sc.available() || !strings.Contains(sc.reason(), "perf not installed") {
+		t.Fatalf("%+v", sc)
+	}
+	var sc *sysCounter
+	if sc.available() {
+		t.Fatal("nil counter available")
+	}
+	sc = &sysCounter{perf: "perf", events: []string{totalEvent}}
+	for range 3 {
+		sc.failed(os.ErrDeadlineExceeded)
+	}
+	if sc.available() || !strings.Contains(sc.reason(), "3 times") {
+		t.Fatalf("after 3 failures: %+v", sc.reason())
 	}
 }
 
@@ -190,22 +360,26 @@ func TestParseBenchJSON(t *testing.T) {
 
 func TestMainTable(t *testing.T) {
 	res := Results{}
-	res.set("redis GET 32B -P1", "direct", Agg{N: 3, OpsSec: 150000, P99us: 400, CPUus: math.NaN()})
-	res.set("redis GET 32B -P1", "nutcracker", Agg{N: 3, OpsSec: 130000, P99us: 600, CPUus: 5})
-	res.set("redis GET 32B -P1", "ferry-t1", Agg{N: 3, OpsSec: 140000, P99us: 500, CPUus: 4})
-	res.set("memcache text get 32B", "direct", Agg{N: 3, OpsSec: 200000, P99us: 300, CPUus: math.NaN()})
-	res.set("memcache text get 32B", "nutcracker", Agg{N: 3, OpsSec: 120000, P99us: 500, CPUus: 5})
+	res.set("redis GET 32B -P1", "direct", Agg{N: 3, OpsSec: 150000, P99us: 400, CPUus: math.NaN(), Sys: 2.6})
+	res.set("redis GET 32B -P1", "nutcracker", Agg{N: 3, OpsSec: 130000, P99us: 600, CPUus: 5, Sys: 4.4})
+	res.set("redis GET 32B -P1", "ferry-t1", Agg{N: 3, OpsSec: 140000, P99us: 500, CPUus: 4, Sys: 3.3})
+	res.set("memcache text get 32B", "direct", Agg{N: 3, OpsSec: 200000, P99us: 300, CPUus: math.NaN(), Sys: math.NaN()})
+	res.set("memcache text get 32B", "nutcracker", Agg{N: 3, OpsSec: 120000, P99us: 500, CPUus: 5, Sys: math.NaN()})
 	res.set("memcache text get 32B", "ferry-t1", Agg{NA: "ferry-t1 refused the config: not served yet"})
 	tab := mainTable(res, []string{"redis GET 32B -P1", "memcache text get 32B"}, "ferry-t1", []string{"nutcracker"})
 	lines := strings.Split(strings.TrimSpace(tab), "\n")
 	if len(lines) != 4 {
 		t.Fatalf("table:\n%s", tab)
 	}
-	want := "| redis GET 32B -P1 | 150.0k | 400 | 130.0k | 600 | 5.00 | 140.0k | 500 | 4.00 | **0.80×** | 1.08× | 0.93× | 0.50× |"
+	if !strings.HasPrefix(lines[0], "| load | direct ops/s | direct p99 µs | direct syscalls/req | nutcracker ops/s | nutcracker p99 µs | nutcracker CPU µs/req | nutcracker syscalls/req | ferry ops/s | ferry p99 µs | ferry CPU µs/req | ferry syscalls/req | **ferry/nc CPU** | ferry/nc syscalls |") {
+		t.Fatalf("header: %s", lines[0])
+	}
+	want := "| redis GET 32B -P1 | 150.0k | 400 | 2.60 | 130.0k | 600 | 5.00 | 4.40 | 140.0k | 500 | 4.00 | 3.30 | **0.80×** | 0.75× | 1.08× | 0.93× | 0.50× |"
 	if lines[2] != want {
 		t.Fatalf("row:\n got %s\nwant %s", lines[2], want)
 	}
-	if !strings.Contains(lines[3], "| n/a | n/a | n/a | **–** |") {
+	// Syscalls not counted: n/a beside measured figures.
+	if !strings.HasPrefix(lines[3], "| memcache text get 32B | 200.0k | 300 | n/a | 120.0k | 500 | 5.00 | n/a | n/a | n/a | n/a | n/a | **–** | – |") {
 		t.Fatalf("n/a row: %s", lines[3])
 	}
 	notes := naNotes(res, []string{"redis GET 32B -P1", "memcache text get 32B"}, []string{"direct", "nutcracker", "ferry-t1"})
@@ -231,5 +405,145 @@ func TestRefusal(t *testing.T) {
 		if got := refusal.MatchString(msg); got != want {
 			t.Errorf("refusal(%q) = %v, want %v", msg, got, want)
 		}
+	}
+}
+
+func TestHandoffRefusalAndTables(t *testing.T) {
+	ts := ferryTargets([]int{1, 2}, true)
+	perLoop, ho := ts[1], ts[2]
+	msg := "ferry-t2-handoff refused the config: ferry: configuration file 'x.yml' syntax is invalid | x.yml:8: pool \"bench_redis\": key \"server_connections_scope\": unknown key"
+	perLoop.eps = map[string]*endpoint{famRedis: {port: 1}, famMemcache: {na: "ferry-t2 refused the config: not served"}}
+	ho.eps = map[string]*endpoint{famRedis: {na: msg}, famMemcache: {na: "ferry-t2-handoff refused the config: not served"}}
+	variantRefusal(ho, famRedis)
+	variantRefusal(ho, famMemcache)
+	if ep := ho.eps[famRedis]; ep.fail != msg || ep.na != "" {
+		t.Fatalf("redis: refusal of the hand-off key is not a failure: %+v", ep)
+	}
+	if ep := ho.eps[famMemcache]; ep.fail != "" || ep.na == "" {
+		t.Fatalf("memcache: a family the per-loop twin does not serve stays n/a: %+v", ep)
+	}
+	variantRefusal(perLoop, famMemcache) // no base: unchanged
+	if perLoop.eps[famMemcache].na == "" {
+		t.Fatal("per-loop target changed")
+	}
+
+	loads := []string{"redis GET 32B -P1", "redis GET 32B -P16"}
+	res := Results{}
+	for _, l := range loads {
+		res.set(l, "nutcracker", Agg{N: 1, OpsSec: 100000, P99us: 600, CPUus: 5, Sys: 4})
+		res.set(l, perLoop.Name, Agg{N: 1, OpsSec: 120000, P99us: 500, CPUus: 4, Sys: 3})
+		res.set(l, ho.Name, Agg{Err: msg, StartFail: true})
+	}
+	tab := handoffTable(res, loads, *perLoop, *ho, "nutcracker")
+	lines := strings.Split(strings.TrimSpace(tab), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("table:\n%s", tab)
+	}
+	if lines[2] != "| redis GET 32B -P1 | ferry-t2 | 120.0k | 500 | 4.00 | 3.00 | **0.80×** | 0.75× | 1.20× |  |  |  |" {
+		t.Fatalf("per-loop row: %s", lines[2])
+	}
+	if lines[3] != "| redis GET 32B -P1 | ferry t2 hand-off (1 conn/server) | err | err | err | err | **–** | – | – | – | – | – |" {
+		t.Fatalf("hand-off row: %s", lines[3])
+	}
+	notes := naNotes(res, loads, []string{"nutcracker", perLoop.Name, ho.Name})
+	if strings.Count(notes, "\n") != 1 || !strings.Contains(notes, "- err: ferry-t2-handoff, redis pools: "+msg) {
+		t.Fatalf("notes (one line for the start failure):\n%s", notes)
+	}
+	if measured(res, loads, ho.Name) || !measured(res, loads, perLoop.Name) {
+		t.Fatal("measured")
+	}
+
+	// Measured: ratios to per-loop on the hand-off row.
+	res.set(loads[0], ho.Name, Agg{N: 1, OpsSec: 90000, P99us: 700, CPUus: 5, Sys: 4.5})
+	lines = strings.Split(strings.TrimSpace(handoffTable(res, loads, *perLoop, *ho, "nutcracker")), "\n")
+	if lines[3] != "| redis GET 32B -P1 | ferry t2 hand-off (1 conn/server) | 90.0k | 700 | 5.00 | 4.50 | **1.00×** | 1.12× | 0.90× | 1.25× | 1.50× | 0.75× |" {
+		t.Fatalf("hand-off row: %s", lines[3])
+	}
+}
+
+func TestSysTable(t *testing.T) {
+	res := Results{}
+	a := aggregate([]Run{
+		{OpsSec: 1, Syscalls: 4, SyscallsByCall: map[string]float64{"read": 1, "write": 1, "epoll_pwait": 0.5, "futex": 0.25}},
+		{OpsSec: 1, Syscalls: 4.2, SyscallsByCall: map[string]float64{"read": 1.1, "writev": 1.1, "epoll_pwait": 0.5, "futex": 0.25}},
+		{OpsSec: 1, Syscalls: 4.4, SyscallsByCall: map[string]float64{"read": 1.2, "write": 1.2, "epoll_pwait": 0.5, "futex": 0.25}},
+	})
+	if a.Sys != 4.2 || a.SysGroups["read"] != 1.1 || a.SysGroups["write(v)"] != 1.1 || !math.IsNaN(a.SysGroups["epoll_ctl"]) {
+		t.Fatalf("aggregate %+v", a)
+	}
+	res.set("l", "ferry-t1", a)
+	res.set("l", "direct", aggregate([]Run{{OpsSec: 1, Syscalls: math.NaN()}}))
+	res.set("l", "nc", Agg{NA: "no"})
+	tab := sysTable(res, []string{"l"}, []Target{{Name: "direct"}, {Name: "nc"}, {Name: "ferry-t1"}})
+	lines := strings.Split(strings.TrimSpace(tab), "\n")
+	if lines[0] != "| load | target | syscalls/req | read | write(v) | epoll_wait | epoll_ctl | futex | sleep/yield | other |" || len(lines) != 4 {
+		t.Fatalf("table:\n%s", tab)
+	}
+	if lines[2] != "| l | direct | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |" {
+		t.Fatalf("direct row: %s", lines[2])
+	}
+	if lines[3] != "| l | ferry-t1 | 4.20 | 1.10 | 1.10 | 0.50 | n/a | 0.25 | n/a | 1.25 |" {
+		t.Fatalf("ferry row: %s", lines[3])
+	}
+}
+
+// Syscalls counted in runs of their own do not touch the CPU and ops/s
+// medians of the measured runs.
+func TestAddSyscalls(t *testing.T) {
+	cpuRuns := []Run{
+		{OpsSec: 100, CPUus: 5, Syscalls: math.NaN()},
+		{OpsSec: 110, CPUus: 6, Syscalls: math.NaN()},
+		{OpsSec: 120, CPUus: 7, Syscalls: math.NaN()},
+	}
+	a := aggregate(cpuRuns)
+	if !math.IsNaN(a.Sys) || !math.IsNaN(a.SysGroups["read"]) {
+		t.Fatalf("not counted: %+v", a)
+	}
+	a.addSyscalls([]Run{{OpsSec: 90, CPUus: 9, SyscallRun: true, Syscalls: 2.5, SyscallsByCall: map[string]float64{"read": 1, "writev": 1, "epoll_wait": 0.5}}})
+	if a.OpsSec != 110 || a.CPUus != 6 || a.N != 3 || a.Sys != 2.5 || a.SysGroups["write(v)"] != 1 || a.SysGroups[sysOther] != 0 {
+		t.Fatalf("with a syscall run: %+v", a)
+	}
+	a.addSyscalls([]Run{{Err: "perf failed", Syscalls: math.NaN()}})
+	if !math.IsNaN(a.Sys) {
+		t.Fatalf("failed syscall run counted: %+v", a)
+	}
+}
+
+// With a real perf that can count syscall tracepoints (root, or
+// perf_event_paranoid -1), a window over a process that reads and writes
+// one byte at a time counts about as many reads as writes.
+func TestSysWindowPerf(t *testing.T) {
+	sc := newSysCounter(t.Context(), "perf")
+	if !sc.available() {
+		t.Skipf("perf cannot count syscalls here: %s", sc.reason())
+	}
+	dd := exec.Command("dd", "if=/dev/zero", "of=/dev/null", "bs=1")
+	if err := dd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer func() { _ = dd.Process.Kill(); _ = dd.Wait() }()
+	w, err := sc.startWindow(dd.Process.Pid, filepath.Join(t.TempDir(), "perf.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	c, err := w.stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, wr := c.ByCall["read"], c.ByCall["write"]
+	if c.Total < 1000 || r < 0.4*c.Total || math.Abs(r-wr) > 0.05*c.Total {
+		t.Fatalf("dd bs=1: %+v", c)
+	}
+}
+
+func TestSysCounterBrokenPerf(t *testing.T) {
+	f, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip(err)
+	}
+	sc := newSysCounter(t.Context(), f)
+	if sc.available() || !strings.Contains(sc.reason(), "perf cannot count raw_syscalls:sys_enter") {
+		t.Fatalf("%q", sc.reason())
 	}
 }

@@ -59,36 +59,94 @@ func (s *suite) report(interrupted bool) string {
 		"\"added p99 ferry/nc\" = (ferry p99 − direct p99) ÷ (nutcracker p99 − direct p99). " +
 		"Absolute numbers drift ±15% between runs on shared machines: compare ratios. " +
 		"n/a = the proxy does not serve that protocol (it refused the config).\n\n")
+	if s.sys.available() {
+		b.WriteString("syscalls/req = system calls the proxy process made during a run (all its threads; for direct: the backend server's), " +
+			"counted by `perf stat -e " + totalEvent + ",syscalls:sys_enter_CALL... -p PID` with its counters enabled only while the load generator runs, ÷ requests. ")
+		if s.opt.syscallsInRuns {
+			b.WriteString("They are counted in the measured runs (--syscalls-in-runs, which --quick sets): perf's counting costs the counted process " +
+				"kernel time on every call, so CPU µs/req is inflated, the more for the proxy that makes more calls. ")
+		} else {
+			fmt.Fprintf(&b, "They come from one extra run of %v per load and target after its repetitions (redis-benchmark: one extra run per test), "+
+				"because perf's counting costs the counted process kernel time on every call: the ops/s, latency and CPU columns come from runs without perf. ",
+				s.opt.syscallDuration)
+		}
+		b.WriteString("The breakdown by call is in the section \"Syscalls per request, by call\" and in the .json.\n\n")
+	} else {
+		fmt.Fprintf(&b, "syscalls/req: n/a (%s).\n\n", s.sys.reason())
+	}
 
 	names := make([]string, len(s.loads))
 	for i, l := range s.loads {
 		names[i] = l.Name
 	}
 	ncs := s.targetsOf("nutcracker")
-	for _, f := range s.targetsOf("ferry") {
-		if len(names) == 0 {
-			break
+	for _, t := range s.targets {
+		if t.Kind != "ferry" || len(names) == 0 {
+			continue
 		}
-		fmt.Fprintf(&b, "## %s (`--threads %s`) vs nutcracker -v 4\n\n", f, strings.TrimPrefix(f, "ferry-t"))
-		b.WriteString(mainTable(s.res, names, f, ncs))
+		title := fmt.Sprintf("## %s (`--threads %d`", t.Name, t.Threads)
+		if t.Scope != "" {
+			title = fmt.Sprintf("## %s: %s (`--threads %d`, `server_connections_scope: %s`", t.Name, t.label(), t.Threads, t.Scope)
+		}
+		b.WriteString(title + ") vs nutcracker -v 4\n\n")
+		if !measured(s.res, names, t.Name) {
+			b.WriteString("No load measured: see \"Not measured\" below.\n\n")
+			continue
+		}
+		b.WriteString(mainTable(s.res, names, t.Name, ncs))
+		b.WriteString("\n")
+	}
+	for _, t := range s.targets {
+		if t.base == nil || len(names) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "## `--threads %d`: connections per event loop vs hand-off\n\n", t.Threads)
+		fmt.Fprintf(&b, "Both with `server_connections: 1`. %s: each of the %d event loops has its own connection to each server. "+
+			"%s: `server_connections_scope: %s`, so one loop owns each server's connection and the other hands its requests over. "+
+			"Ratios to nutcracker (-v 4) from the same run.\n\n", t.base.Name, t.Threads, t.label(), t.Scope)
+		b.WriteString(handoffTable(s.res, names, *t.base, *t, ncs[0]))
 		b.WriteString("\n")
 	}
 	if notes := naNotes(s.res, names, s.targetNames()); notes != "" {
 		b.WriteString("Not measured:\n\n" + notes + "\n")
+	}
+	if s.sys.available() && len(names) > 0 {
+		b.WriteString("## Syscalls per request, by call\n\n")
+		b.WriteString("Medians over repetitions. read = read+readv+recvfrom+recvmsg, write(v) = write+writev+sendto+sendmsg, " +
+			"epoll_wait = epoll_wait+epoll_pwait+epoll_pwait2, sleep/yield = nanosleep+clock_nanosleep+sched_yield, other = the rest of the total. " +
+			"direct = the backend server's own calls.\n\n")
+		var tg []Target
+		for _, t := range s.targets {
+			tg = append(tg, *t)
+		}
+		b.WriteString(sysTable(s.res, names, tg))
+		b.WriteString("\n")
 	}
 
 	if len(s.rbRuns) > 0 {
 		b.WriteString("## redis-benchmark\n\n")
 		fmt.Fprintf(&b, "`redis-benchmark -t set|get -P 1|16 -c 50 -r 100000 -n N --csv`, N = %d at -P1 and %d at -P16 (SET runs first so GETs hit).\n\n",
 			rbRequests(rbTests[0], s.opt.quick), rbRequests(rbTests[2], s.opt.quick))
-		var tg []string
+		var tg, ferries []string
+		var served []Target
 		for _, t := range s.targets {
 			if !t.eps[famRedis].skip() {
 				tg = append(tg, t.Name)
+				served = append(served, *t)
+				if t.Kind == "ferry" {
+					ferries = append(ferries, t.Name)
+				}
 			}
 		}
-		b.WriteString(rbTable(s.rbRes, tg, s.targetsOf("ferry"), ncs[0]))
+		b.WriteString(rbTable(s.rbRes, tg, ferries, ncs[0]))
 		b.WriteString("\n")
+		if s.sys.available() {
+			var rb []string
+			for _, t := range rbTests {
+				rb = append(rb, t.name())
+			}
+			b.WriteString("Syscalls per request, by call:\n\n" + sysTable(s.rbRes, rb, served) + "\n")
+		}
 	}
 
 	if len(s.rss) > 0 || s.hasLoadRSS() {
@@ -140,6 +198,11 @@ func (s *suite) report(interrupted bool) string {
 		b.WriteString("\n")
 	}
 	b.WriteString("<details><summary>Pool configuration (the same for both proxies; only listen differs)</summary>\n\n")
+	for _, t := range s.targets {
+		if t.Scope != "" {
+			fmt.Fprintf(&b, "%s adds `server_connections_scope: %s` after `server_connections: 1`.\n\n", t.Name, t.Scope)
+		}
+	}
 	for _, fam := range families {
 		if c, ok := s.configs[fam]; ok {
 			c = strings.Replace(c, "127.0.0.1:0\n", "127.0.0.1:PORT\n", 1)
@@ -182,11 +245,16 @@ func (s *suite) writeReport(md string) error {
 	if err := os.WriteFile(s.opt.out, []byte(md), 0o644); err != nil {
 		return err
 	}
+	type sysInfo struct {
+		Events []string `json:"events,omitempty"`
+		NA     string   `json:"na,omitempty"`
+	}
 	raw := struct {
+		Syscalls       sysInfo  `json:"syscalls"`
 		Runs           []Run    `json:"runs"`
 		RedisBenchmark []Run    `json:"redis_benchmark"`
 		IdleRSS        []rssRow `json:"idle_rss"`
-	}{jsonSafe(s.runs), jsonSafe(s.rbRuns), s.rss}
+	}{sysInfo{s.sys.events, s.sys.reason()}, jsonSafe(s.runs), jsonSafe(s.rbRuns), s.rss}
 	js, err := json.MarshalIndent(raw, "", "  ")
 	if err != nil {
 		return err
@@ -199,12 +267,16 @@ func (s *suite) writeReport(md string) error {
 	return nil
 }
 
-// jsonSafe replaces NaN (direct runs have no proxy CPU) by -1, which JSON can carry.
+// jsonSafe replaces NaN (direct runs have no proxy CPU; syscalls not
+// counted) by -1, which JSON can carry.
 func jsonSafe(rs []Run) []Run {
 	out := make([]Run, len(rs))
 	for i, r := range rs {
 		if math.IsNaN(r.CPUus) {
 			r.CPUus = -1
+		}
+		if math.IsNaN(r.Syscalls) {
+			r.Syscalls = -1
 		}
 		out[i] = r
 	}
