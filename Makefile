@@ -14,7 +14,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 DOCDIR     ?= $(PREFIX)/share/doc/ferry
 
-.PHONY: all build build-ferry run test unit fuzz bench bench-go bench-suite fmt vet clean install uninstall
+.PHONY: all build build-ferry run test unit unit-handoff fuzz bench bench-go bench-suite fmt vet clean install uninstall
 
 all: build
 
@@ -52,12 +52,17 @@ uninstall:
 run: build
 	./scripts/run-local.sh $(CONF)
 
-# Everything CI runs: vet, unit and end-to-end tests against real servers,
-# and a short run of every fuzz target.
-test: vet unit fuzz
+# Everything CI runs: vet, unit and end-to-end tests against real servers
+# (the engine's twice: with connections per event loop, then with
+# server_connections_scope process, where loops hand requests to the loop
+# that owns the connection), and a short run of every fuzz target.
+test: vet unit unit-handoff fuzz
 
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
+
+unit-handoff:
+	FERRY_TEST_CONN_SCOPE=process $(GO) test -count=1 -timeout 15m ./engine/
 
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)

@@ -30,7 +30,12 @@
 //     allowed on a redis pool.
 //   - redis_db: database selected on each server connection; default 0.
 //   - server_connections: connections to each server; default 1, 0 is an
-//     error. In ferry this is the number per event loop.
+//     error. In ferry this is the number per event loop, unless
+//     server_connections_scope is "process".
+//   - server_connections_scope (ferry): "loop" (default): every event loop
+//     opens server_connections to each server; "process": the whole process
+//     opens server_connections to each server, as twemproxy does, and loops
+//     that own none hand their requests to one that does.
 //   - auto_eject_hosts, server_retry_timeout (ms, default 30000),
 //     server_failure_limit (default 2).
 //   - preconnect, tcpkeepalive, reuseport: booleans, default false.
@@ -106,6 +111,12 @@ const (
 	DefaultServerConnections  = 1
 	DefaultServerRetryTimeout = 30 * time.Second
 	DefaultServerFailureLimit = 2
+)
+
+// What server_connections counts (Pool.ServerConnectionsScope).
+const (
+	ScopeLoop    = "loop"    // per event loop (ferry's default)
+	ScopeProcess = "process" // per process, as in twemproxy
 
 	// DefaultMaxRequestBytes (ferry) bounds one request: Redis's own
 	// client-query-buffer-limit, so that what Redis accepts (an MSET of
@@ -174,11 +185,13 @@ type Pool struct {
 	RedisDB   int
 
 	// ServerConnections is twemproxy's server_connections. In ferry it is the
-	// number of connections to each server per event loop. Default 1.
-	ServerConnections  int
-	AutoEjectHosts     bool
-	ServerRetryTimeout time.Duration // default 30s
-	ServerFailureLimit int           // default 2
+	// number of connections to each server per event loop (default), or for
+	// the whole process (ServerConnectionsScope ScopeProcess). Default 1.
+	ServerConnections      int
+	ServerConnectionsScope string // ScopeLoop (default) or ScopeProcess
+	AutoEjectHosts         bool
+	ServerRetryTimeout     time.Duration // default 30s
+	ServerFailureLimit     int           // default 2
 
 	// ClientConnections is the configured client_connections (0 =
 	// unlimited). Note that twemproxy parses this key but never enforces it.

@@ -118,7 +118,7 @@ func checkNutcracker(t *testing.T, cfg *Config, omegaPerm os.FileMode) {
 		Listen: "127.0.0.1:22121", ListenNetwork: "tcp",
 		Hash: "fnv1a_64", Distribution: "ketama",
 		Backlog: 512, Redis: true, Protocol: "redis",
-		ServerConnections: 1, AutoEjectHosts: true,
+		ServerConnections: 1, ServerConnectionsScope: ScopeLoop, AutoEjectHosts: true,
 		ServerRetryTimeout: 2 * time.Second, ServerFailureLimit: 1,
 		Servers: []Server{tcp(10, "127.0.0.1", 6379, 1, "", "127.0.0.1:6379")},
 		Limits:  DefaultLimits(),
@@ -130,7 +130,7 @@ func checkNutcracker(t *testing.T, cfg *Config, omegaPerm os.FileMode) {
 		Listen: "127.0.0.1:22122", ListenNetwork: "tcp",
 		Hash: "fnv1a_64", HashTag: "{}", Distribution: "ketama",
 		Timeout: 400 * time.Millisecond, Backlog: 512, Redis: true, Protocol: "redis",
-		ServerConnections: 1, ServerRetryTimeout: 30 * time.Second, ServerFailureLimit: 2,
+		ServerConnections: 1, ServerConnectionsScope: ScopeLoop, ServerRetryTimeout: 30 * time.Second, ServerFailureLimit: 2,
 		Servers: []Server{
 			tcp(21, "127.0.0.1", 6380, 1, "server1", "server1"),
 			tcp(22, "127.0.0.1", 6381, 1, "server2", "server2"),
@@ -146,7 +146,7 @@ func checkNutcracker(t *testing.T, cfg *Config, omegaPerm os.FileMode) {
 		Listen: "127.0.0.1:22123", ListenNetwork: "tcp",
 		Hash: "fnv1a_64", Distribution: "ketama",
 		Timeout: 400 * time.Millisecond, Backlog: 1024, Preconnect: true, Protocol: "memcache",
-		ServerConnections: 1, AutoEjectHosts: true,
+		ServerConnections: 1, ServerConnectionsScope: ScopeLoop, AutoEjectHosts: true,
 		ServerRetryTimeout: 2 * time.Second, ServerFailureLimit: 3,
 		Servers: []Server{
 			tcp(37, "127.0.0.1", 11212, 1, "", "127.0.0.1:11212"),
@@ -172,7 +172,7 @@ func checkNutcracker(t *testing.T, cfg *Config, omegaPerm os.FileMode) {
 		Listen: "/tmp/gamma", ListenNetwork: "unix", ListenPerm: omegaPerm,
 		Hash: "hsieh", Distribution: "ketama",
 		Backlog: 512, Protocol: "memcache",
-		ServerConnections: 1, ServerRetryTimeout: 30 * time.Second, ServerFailureLimit: 2,
+		ServerConnections: 1, ServerConnectionsScope: ScopeLoop, ServerRetryTimeout: 30 * time.Second, ServerFailureLimit: 2,
 		Servers: []Server{
 			tcp(66, "127.0.0.1", 11214, 100000, "", "127.0.0.1:11214"),
 			tcp(67, "127.0.0.1", 11215, 1, "", "127.0.0.1:11215"),
@@ -267,7 +267,7 @@ func TestDefaults(t *testing.T) {
 		Listen: "0.0.0.0:22121", ListenNetwork: "tcp",
 		Hash: "fnv1a_64", Distribution: "ketama",
 		Timeout: 0, Backlog: 512, Protocol: "memcache",
-		ServerConnections: 1, ServerRetryTimeout: 30 * time.Second, ServerFailureLimit: 2,
+		ServerConnections: 1, ServerConnectionsScope: ScopeLoop, ServerRetryTimeout: 30 * time.Second, ServerFailureLimit: 2,
 		ClientConnections: 0,
 		Servers:           []Server{tcp(4, "10.0.0.1", 11211, 1, "", "10.0.0.1")},
 		Limits: Limits{
@@ -594,6 +594,7 @@ func TestBrokenConfigs(t *testing.T) {
 		{"negative failure limit", "p:\n  listen: 127.0.0.1:1\n  server_failure_limit: -2\n" + okServers, 3, "p", "server_failure_limit", "non-negative"},
 		{"negative retry", "p:\n  listen: 127.0.0.1:1\n  server_retry_timeout: -2\n" + okServers, 3, "p", "server_retry_timeout", "non-negative"},
 		{"server_connections 0", "p:\n  listen: 127.0.0.1:1\n  server_connections: 0\n" + okServers, 3, "p", "server_connections", "must be greater than 0"},
+		{"server_connections_scope bad", "p:\n  listen: 127.0.0.1:1\n  server_connections_scope: host\n" + okServers, 3, "p", "server_connections_scope", "unknown scope \"host\" (valid: loop, process)"},
 		{"bool yes", "p:\n  listen: 127.0.0.1:1\n  redis: yes\n" + okServers, 3, "p", "redis", "invalid value \"yes\": expected true or false"},
 		{"bool True", "p:\n  listen: 127.0.0.1:1\n  preconnect: True\n" + okServers, 3, "p", "preconnect", "invalid value \"True\""},
 		{"bool 1", "p:\n  listen: 127.0.0.1:1\n  auto_eject_hosts: 1\n" + okServers, 3, "p", "auto_eject_hosts", "invalid value \"1\""},
@@ -787,4 +788,17 @@ func TestRedisClusterDistribution(t *testing.T) {
 		require.Error(t, err, yml)
 		assert.Contains(t, err.Error(), want)
 	}
+}
+
+func TestServerConnectionsScope(t *testing.T) {
+	for _, scope := range []string{ScopeLoop, ScopeProcess} {
+		cfg, err := Parse("t.yml", []byte("p:\n  listen: 127.0.0.1:1\n  server_connections: 3\n  server_connections_scope: "+scope+"\n  servers:\n    - 127.0.0.1:2:1\n"))
+		require.NoError(t, err)
+		assert.Equal(t, scope, cfg.Pools[0].ServerConnectionsScope)
+		assert.Equal(t, 3, cfg.Pools[0].ServerConnections)
+	}
+	_, err := Parse("t.yml", []byte("p:\n  listen: 127.0.0.1:1\n  redis: true\n  distribution: redis_cluster\n  server_connections_scope: process\n  servers:\n    - 127.0.0.1:2:1\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "server_connections_scope")
+	assert.Contains(t, err.Error(), "not supported with distribution redis_cluster")
 }

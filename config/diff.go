@@ -23,6 +23,7 @@ var poolSettings = []struct {
 	{"redis_auth", func(p *Pool) any { return p.RedisAuth }},
 	{"redis_db", func(p *Pool) any { return p.RedisDB }},
 	{"server_connections", func(p *Pool) any { return p.ServerConnections }},
+	{"server_connections_scope", func(p *Pool) any { return p.ServerConnectionsScope }},
 	{"auto_eject_hosts", func(p *Pool) any { return p.AutoEjectHosts }},
 	{"server_retry_timeout", func(p *Pool) any { return p.ServerRetryTimeout }},
 	{"server_failure_limit", func(p *Pool) any { return p.ServerFailureLimit }},

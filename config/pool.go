@@ -61,6 +61,9 @@ func init() {
 		"max_multibulk_len":   intField(func(p *Pool) *int { return &p.Limits.MaxArrayLen }, 1),
 		"max_value_bytes":     intField(func(p *Pool) *int { return &p.Limits.MaxValueBytes }, 1),
 
+		// ferry extensions: what server_connections counts (engine/handoff.go)
+		"server_connections_scope": oneOfField(func(p *Pool) *string { return &p.ServerConnectionsScope }, "scope", []string{ScopeLoop, ScopeProcess}),
+
 		// ferry extensions: observability
 		"slowlog_threshold_ms": msField(func(p *Pool) *time.Duration { return &p.SlowlogThreshold }),
 
@@ -84,16 +87,17 @@ func Keys() []string {
 func (p *parser) parsePool(k, v *yaml.Node) *Pool {
 	name := k.Value
 	pool := &Pool{
-		Name:               name,
-		Line:               k.Line,
-		Hash:               DefaultHash,
-		Distribution:       DefaultDistribution,
-		Backlog:            DefaultBacklog,
-		Protocol:           ProtocolMemcache,
-		ServerConnections:  DefaultServerConnections,
-		ServerRetryTimeout: DefaultServerRetryTimeout,
-		ServerFailureLimit: DefaultServerFailureLimit,
-		Limits:             DefaultLimits(),
+		Name:                   name,
+		Line:                   k.Line,
+		Hash:                   DefaultHash,
+		Distribution:           DefaultDistribution,
+		Backlog:                DefaultBacklog,
+		Protocol:               ProtocolMemcache,
+		ServerConnections:      DefaultServerConnections,
+		ServerConnectionsScope: ScopeLoop,
+		ServerRetryTimeout:     DefaultServerRetryTimeout,
+		ServerFailureLimit:     DefaultServerFailureLimit,
+		Limits:                 DefaultLimits(),
 	}
 	if v.Kind != yaml.MappingNode {
 		p.errf(v.Line, name, "", "pool settings must be a mapping of key to value, not %s", kindName(v))
@@ -152,6 +156,9 @@ func (pp *poolParser) finish() {
 	}
 	if pool.IsRedisCluster() {
 		pp.checkRedisCluster()
+	}
+	if line, ok := pp.seen["server_connections_scope"]; ok && pool.ServerConnectionsScope == ScopeProcess && pool.IsRedisCluster() {
+		pp.errf(line, pool.Name, "server_connections_scope", "%q is not supported with distribution %s yet: a cluster pool's connections are per event loop", ScopeProcess, DistributionRedisCluster)
 	}
 	if line, ok := pp.seen["redis_auth"]; ok && pool.RedisAuth != "" && !pool.Redis {
 		pp.errf(line, pool.Name, "redis_auth", "only valid for a redis pool")

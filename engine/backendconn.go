@@ -27,6 +27,9 @@ const (
 	stateIdle       connState = iota
 	stateConnecting           // a dial is under way; requests wait in pending
 	stateConnected
+	// stateRelay: a loop's stand-in for the connections another loop owns
+	// (server_connections_scope process, handoff.go); it has no socket.
+	stateRelay
 )
 
 const maxPending = 4096 // requests waiting for a dial, per connection
@@ -75,6 +78,13 @@ type backendConn struct {
 	// down, built once per cause (downCause).
 	downCause *backend.Failure
 	downMsg   []byte
+
+	// A relay (stateRelay, handoff.go): the index of the loop that owns the
+	// connection its requests go to, that loop once known, and the epoch of
+	// its tickets (bumped when it fails what it has in flight).
+	owner     int
+	ownerLoop *loop
+	epoch     uint32
 }
 
 // dialCtx is the gnet context of an enrolled backend connection.
@@ -100,6 +110,8 @@ func (bc *backendConn) closeIfDrained() {
 		return
 	}
 	switch bc.state {
+	case stateRelay:
+		bc.state = stateIdle // nothing in flight: sweepRetired forgets it
 	case stateConnected:
 		if bc.out.flush(bc.gc) && bc.state != stateConnected {
 			return // the write failed: fail() has closed it
@@ -129,6 +141,9 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 	case stateConnected:
 		bc.send(r, raw)
 		lp.markBackend(bc)
+		return
+	case stateRelay:
+		bc.handOff(r, raw)
 		return
 	case stateIdle:
 		if bc.srvh.Down() {
@@ -239,7 +254,7 @@ func (bc *backendConn) failOne(r *request, base []byte) {
 	switch {
 	case r.noreply:
 		base = nil
-	case bc.proto == protoMemcacheBinary && r.parent == nil:
+	case bc.proto == protoMemcacheBinary && r.parent == nil && !r.handFrag:
 		base = memcache.AppendBinaryError(nil, r.binOp, memcache.StatusTemporaryError, r.binOpaque, string(base))
 	}
 	bc.lp.complete(r, base, false)
@@ -301,7 +316,7 @@ func (bc *backendConn) onOpen(c gnet.Conn, gen uint64) gnet.Action {
 	pending := bc.pending
 	bc.pending = bc.pending[:0]
 	for _, r := range pending {
-		if r.cli == nil && r.parent == nil && !r.internal {
+		if r.cli == nil && r.parent == nil && !r.internal && r.ticket == nil {
 			lp.putReq(r) // its client left while we dialled
 			continue
 		}
@@ -563,6 +578,8 @@ func (bc *backendConn) checkTimeout() {
 	timeout := bc.lpool.pool.Cfg.Timeout
 	now := bc.lp.now
 	switch bc.state {
+	case stateRelay:
+		bc.checkRelay()
 	case stateConnected:
 		r, ok := bc.fifo.Peek()
 		if !ok {

@@ -297,6 +297,10 @@ func (lp *loop) finish(r *request, reply []byte, copyIfWait bool) {
 // backend. view says reply points into a read buffer valid only until the
 // loop flushes.
 func (lp *loop) complete(r *request, reply []byte, view bool) {
+	if r.ticket != nil {
+		lp.replyToOrigin(r, reply)
+		return
+	}
 	p := r.parent
 	if p == nil {
 		lp.finish(r, reply, view)

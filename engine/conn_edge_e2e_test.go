@@ -67,6 +67,7 @@ func edgeBackendClients(t *testing.T, admin *testutil.Raw) int {
 func edgeStartProxyUnix(t *testing.T, yaml string) *proxy {
 	t.Helper()
 	cfg, err := config.Parse("test.yml", []byte(yaml))
+	applyTestScope(cfg)
 	require.NoError(t, err, yaml)
 	srv, err := engine.New(cfg, engine.Options{Threads: threads(t), Version: "test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -220,8 +221,9 @@ func TestEdgePreconnectOpensBackendConnectionsAtStart(t *testing.T) {
 	admins := []*testutil.Raw{testutil.RawConn(t, servers[0].Addr), testutil.RawConn(t, servers[1].Addr)}
 	startProxy(t, servers, "preconnect: true")
 	// one connection per loop (threads = 2) per server, before any request
+	// (one per server in scope process)
 	for i, a := range admins {
-		require.Eventually(t, func() bool { return edgeBackendClients(t, a) == threads(t) },
+		require.Eventually(t, func() bool { return edgeBackendClients(t, a) == connsPerServer(t, 1) },
 			3*time.Second, 10*time.Millisecond, "server %d", i)
 	}
 }
@@ -230,9 +232,10 @@ func TestEdgePreconnectWithServerConnections(t *testing.T) {
 	servers := startRedises(t, 2)
 	admins := []*testutil.Raw{testutil.RawConn(t, servers[0].Addr), testutil.RawConn(t, servers[1].Addr)}
 	p := startProxy(t, servers, "preconnect: true", "server_connections: 2", "hash: murmur")
-	// server_connections is per event loop: threads x 2 per server
+	// server_connections is per event loop: threads x 2 per server (2 in
+	// scope process)
 	for i, a := range admins {
-		require.Eventually(t, func() bool { return edgeBackendClients(t, a) == 2*threads(t) },
+		require.Eventually(t, func() bool { return edgeBackendClients(t, a) == connsPerServer(t, 2) },
 			3*time.Second, 10*time.Millisecond, "server %d", i)
 	}
 
@@ -265,7 +268,7 @@ func TestEdgePreconnectWithServerConnections(t *testing.T) {
 	// and both connections of each loop really carried requests: still
 	// threads x 2 connections per server, none more
 	for i, a := range admins {
-		require.Equal(t, 2*threads(t), edgeBackendClients(t, a), "server %d", i)
+		require.Equal(t, connsPerServer(t, 2), edgeBackendClients(t, a), "server %d", i)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,7 @@ func startProxyOpts(t testing.TB, opts engine.Options, yaml string, servers []*t
 	t.Helper()
 	cfg, err := config.Parse("test.yml", []byte(yaml))
 	require.NoError(t, err, yaml)
+	applyTestScope(cfg)
 	if opts.Threads == 0 {
 		opts.Threads = threads(t)
 	}
@@ -102,6 +104,36 @@ func startProxyOpts(t testing.TB, opts engine.Options, yaml string, servers []*t
 		return st.TotalConnections >= 1 && st.CurrConnections == 0
 	}, 5*time.Second, 2*time.Millisecond)
 	return &proxy{srv: srv, addr: addr, cfg: cfg, servers: servers}
+}
+
+// testScope is FERRY_TEST_CONN_SCOPE: with "process", every pool the tests
+// start (but redis_cluster ones) counts server_connections for the whole
+// process, so that with 2 loops one of them hands its requests to the
+// other (handoff.go). make test runs the package in both scopes.
+var testScope = os.Getenv("FERRY_TEST_CONN_SCOPE")
+
+func applyTestScope(cfg *config.Config) {
+	if testScope == "" {
+		return
+	}
+	for _, p := range cfg.Pools {
+		if !p.IsRedisCluster() {
+			p.ServerConnectionsScope = testScope
+		}
+	}
+}
+
+// processScope says the tests run in scope "process" (a test of the
+// per-loop connection count skips).
+func processScope() bool { return testScope == config.ScopeProcess }
+
+// connsPerServer is how many connections ferry opens to each server with
+// server_connections n in the scope the tests run in.
+func connsPerServer(t testing.TB, n int) int {
+	if processScope() {
+		return n
+	}
+	return n * threads(t)
 }
 
 func (p *proxy) client(t *testing.T) *redis.Client {

@@ -54,6 +54,8 @@ type loop struct {
 	heldPub atomic.Int64 // held, published for the other loops on each tick
 	over    bool         // the global cap is exceeded: parse nothing new
 	slow    slowLog      // rate limit of the slow request log
+
+	ho handoff // requests and replies handed between loops (handoff.go)
 }
 
 // loopPool is a pool as seen by one loop: its connections to each server.
@@ -78,12 +80,18 @@ type loopPool struct {
 func newLoop(srv *Server, el gnet.EventLoop, idx int) *loop {
 	lp := &loop{srv: srv, el: el, idx: idx}
 	lp.flushTask = gnet.RunnableFunc(func(context.Context) error { lp.onFlushTask(); return nil })
+	lp.initHandoff(max(srv.opts.Threads, 1))
 	lp.tick()
 	lp.adopt(srv.topo.Load())
 	return lp
 }
 
-func (lp *loop) tick() { lp.now = time.Now().UnixNano() }
+// tick refreshes lp.now, and publishes it for the relays of other loops
+// (a plain store: see worker.Gauge).
+func (lp *loop) tick() {
+	lp.now = time.Now().UnixNano()
+	lp.ho.heartbeat.Set(lp.now)
+}
 
 func (lp *loop) getReq() *request {
 	if n := len(lp.freeReqs); n > 0 {
@@ -141,7 +149,7 @@ func (lp *loop) flush() {
 	}
 	lp.flushing = true
 	defer func() { lp.flushing = false }()
-	if len(lp.dirtyBackends)+len(lp.dirtyClients) > 0 {
+	if len(lp.dirtyBackends)+len(lp.dirtyClients)+len(lp.ho.wakeList) > 0 {
 		if len(lp.clients) > 1 && !lp.srv.opts.NoCoalesce {
 			// Other connections of this loop may have more for the same
 			// servers and clients in this iteration: write once for all of
@@ -165,6 +173,7 @@ func (lp *loop) flush() {
 		lp.deferred[i] = nil
 	}
 	lp.deferred = lp.deferred[:0]
+	lp.freeDeferredBufs()
 }
 
 // writeAll writes what every dirty connection has queued: requests to
@@ -176,6 +185,7 @@ func (lp *loop) writeAll() {
 		lp.flushBackends()
 		lp.flushClients()
 	}
+	lp.wakePeers() // after the writes: what was handed over this iteration
 }
 
 func (lp *loop) flushClients() {
@@ -224,6 +234,7 @@ func (lp *loop) onTick() {
 	}
 	lp.sweepRetired()
 	lp.checkRemovedPools()
+	lp.retryOverflow()
 	for _, lpool := range lp.pools {
 		lp.retryParked(lpool)
 	}

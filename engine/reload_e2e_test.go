@@ -57,6 +57,7 @@ func mustParse(t *testing.T, yaml string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("reload.yml", []byte(yaml))
 	require.NoError(t, err, yaml)
+	applyTestScope(cfg)
 	return cfg
 }
 

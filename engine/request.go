@@ -53,6 +53,12 @@ type request struct {
 	moveTo    []byte
 	parkedAt  int64 // when it was first parked (lp.now)
 
+	// Hand-off (handoff.go): on the loop that owns the connection, the
+	// ticket a request handed over by another loop came in (its reply goes
+	// back in it), and whether it is a fragment there.
+	ticket   *ticket
+	handFrag bool
+
 	// internal marks a request the proxy sent on its own (AUTH / SELECT on
 	// connect); its reply is checked and dropped.
 	internal bool

@@ -261,24 +261,9 @@ func (lp *loop) adopt(t *topology) {
 		}
 		lpool.pool, lpool.shard, lpool.removed = p, &p.Shards[lp.idx], false
 		lpool.slowlog = int64(p.Cfg.SlowlogThreshold)
-		n := max(p.Cfg.ServerConnections, 1)
 		lpool.conns = make([][]*backendConn, len(p.Servers))
 		for si, sv := range p.Servers {
-			cs := lp.conns[sv]
-			for _, bc := range cs[min(n, len(cs)):] {
-				lp.retire(bc) // server_connections was lowered
-			}
-			cs = cs[:min(n, len(cs))]
-			for len(cs) < n {
-				bc := newBackendConn(lp, lpool, sv)
-				cs = append(cs, bc)
-				if p.Cfg.Preconnect {
-					bc.dial()
-				}
-			}
-			for _, bc := range cs {
-				bc.lpool = lpool
-			}
+			cs := lp.connsTo(lpool, sv, lp.conns[sv])
 			lpool.conns[si] = cs
 			conns[sv] = cs
 		}
@@ -314,6 +299,47 @@ func (lp *loop) adopt(t *topology) {
 		}
 	}
 	lp.flush()
+}
+
+// connsTo is the loop's connections to server sv of lpool's new pool,
+// following cs, those it had: as many as server_connections gives this
+// loop (handoff.go's connShare in scope "process"), or a relay to the loop
+// that owns them. Those no longer wanted drain and close.
+func (lp *loop) connsTo(lpool *loopPool, sv *backend.Server, cs []*backendConn) []*backendConn {
+	cfg := lpool.pool.Cfg
+	n, owner := max(cfg.ServerConnections, 1), lp.idx
+	if cfg.ServerConnectionsScope == config.ScopeProcess {
+		n, owner = connShare(sv.Addr, n, max(lp.srv.opts.Threads, 1), lp.idx)
+	}
+	if n == 0 {
+		if len(cs) == 1 && cs[0].state == stateRelay && cs[0].owner == owner {
+			cs[0].lpool = lpool
+			return cs
+		}
+		for _, bc := range cs {
+			lp.retire(bc) // its requests go to another loop now
+		}
+		return []*backendConn{newRelay(lp, lpool, sv, owner)}
+	}
+	kept := make([]*backendConn, 0, n)
+	for _, bc := range cs {
+		if bc.state == stateRelay || len(kept) == n {
+			lp.retire(bc) // this loop owns connections now, or server_connections was lowered
+			continue
+		}
+		kept = append(kept, bc)
+	}
+	for len(kept) < n {
+		bc := newBackendConn(lp, lpool, sv)
+		kept = append(kept, bc)
+		if cfg.Preconnect {
+			bc.dial()
+		}
+	}
+	for _, bc := range kept {
+		bc.lpool = lpool
+	}
+	return kept
 }
 
 // adoptAll has every loop adopt t, and waits for them.

@@ -37,3 +37,9 @@ func (g *Gauge) Add(n int64) {
 	g.w.n += n
 	g.v.Store(g.w.n)
 }
+
+// Set stores n. Only the owning loop may call it.
+func (g *Gauge) Set(n int64) {
+	g.w.n = n
+	g.v.Store(n)
+}

@@ -74,3 +74,6 @@ func (c *Counter) Add(n uint64) { *c.word() += n }
 
 // Add adds n (may be negative). Only the owning loop may call it.
 func (g *Gauge) Add(n int64) { *(*int64)(unsafe.Pointer(&g.v)) += n }
+
+// Set stores n. Only the owning loop may call it.
+func (g *Gauge) Set(n int64) { *(*int64)(unsafe.Pointer(&g.v)) = n }

@@ -1,0 +1,403 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/ferry-proxy/ferry/backend"
+	"github.com/ferry-proxy/ferry/codec/memcache"
+	"github.com/ferry-proxy/ferry/ring"
+	"github.com/ferry-proxy/ferry/worker"
+)
+
+// Hand-off: server_connections_scope "process".
+//
+// In the default scope every loop opens server_connections to every
+// server. In scope "process" the process opens server_connections to each
+// server in all, as twemproxy does: they are spread over the loops
+// (connShare), and a loop that owns none to a server has a relay in their
+// place. A relay is a backendConn without a socket: enqueue puts the
+// request's bytes in a ticket and pushes it onto the inbox of the loop that
+// owns the connection (a lock-free ring), which sends it on that connection
+// with the same code as its own requests (enqueue); the owner's complete
+// writes the reply into the ticket and pushes it back; the origin pops its
+// relay's oldest request and completes it as any other. A relay's requests
+// all go through one of the owner's connections, and tickets come back in
+// the order they went, so a relay matches replies by order, as a
+// connection does.
+//
+// A loop wakes another once per batch, never per request: pushing only
+// marks the peer, and the end of the iteration (writeAll) wakes each marked
+// peer with one gnet task, unless one is pending already (wakeFlag).
+//
+// A ticket belongs to one loop at a time; the rings' push and pop order the
+// hand-overs (the ring's cell sequence is a release/acquire pair), so its
+// fields are plain.
+
+// inboxCap is the number of tickets a loop's inbox holds; more wait on the
+// sender (lp.overflow) until the owner drains.
+const inboxCap = 4096
+
+// maxRelayInflight bounds the requests a relay has in flight (the same
+// bound as the requests waiting for a dial), and maxOverflow the tickets a
+// loop holds for a peer whose inbox is full: a stalled peer costs bounded
+// memory, and requests past the bound fail at once.
+const (
+	maxRelayInflight = maxPending
+	maxOverflow      = 4 * inboxCap
+)
+
+// ticket carries one request from a loop with a relay to the loop that owns
+// the connection, and its reply back.
+type ticket struct {
+	// Set by the origin.
+	from  *loop
+	relay *backendConn // the origin's relay; only the origin reads it
+	epoch uint32       // relay.epoch when sent: replies for requests the relay failed since are dropped
+	srv   *backend.Server
+	pool  *backend.Pool // the relay's pool (immutable), for a transient connection (connFor)
+	conn  int           // picks the owner's connection: one for all the requests of a relay, so they stay in order
+	req   []byte        // the request's bytes (an ownedBuf), moved to the owner's request
+
+	noreply   bool
+	frag      bool // a fragment of a split command: failures are not binary packets of their own
+	binQuiet  bool
+	mcCmd     memcache.TextCmd
+	binOp     memcache.Opcode
+	binOpaque uint32
+	proto     protocol
+
+	// Set by the owner.
+	reply []byte // an ownedBuf, or nil when the reply has no bytes (noreply, a quiet miss)
+	back  bool   // on its way back to the origin
+}
+
+// handoff is a loop's side of the hand-off: its inbox and whom to wake.
+type handoff struct {
+	inbox     *ring.MPSC[*ticket]
+	wakeFlag  atomic.Bool  // a drain task is queued on this loop
+	heartbeat worker.Gauge // lp.now at the loop's last callback, read by relays to tell a stalled loop
+	inboxTask gnet.Runnable
+
+	wakeList   []*loop     // peers with tickets pushed in this iteration
+	wakeMarked []bool      // by loop index: in wakeList
+	overflow   [][]*ticket // by loop index: tickets waiting for room in the peer's inbox
+
+	freeTickets []*ticket
+	// deferredBufs are replies of returned tickets, freed after the
+	// current callback's writes (complete may queue them as views).
+	deferredBufs [][]byte
+}
+
+func (lp *loop) initHandoff(loops int) {
+	h := &lp.ho
+	h.inbox = ring.NewMPSC[*ticket](inboxCap)
+	h.wakeMarked = make([]bool, loops)
+	h.overflow = make([][]*ticket, loops)
+	h.inboxTask = gnet.RunnableFunc(func(context.Context) error { lp.onInbox(); return nil })
+}
+
+// connShare splits a server's n connections over the process's loops
+// (scope "process"): it returns how many of them loop idx owns and, when it
+// owns none, the loop that owns the connection its requests go to. The
+// first connection goes to the loop a hash of the server's address picks,
+// the next ones to the loops after it: the servers' connections, and their
+// I/O, are spread over the loops, and a reload that keeps a server keeps
+// its owners.
+func connShare(addr string, n, loops, idx int) (own, owner int) {
+	if loops <= 1 {
+		return n, idx
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(addr))
+	base := int(h.Sum32() % uint32(loops))
+	k := (idx - base + loops) % loops
+	own = n / loops
+	if k < n%loops {
+		own++
+	}
+	if own > 0 {
+		return own, idx
+	}
+	return 0, (base + k%n) % loops
+}
+
+// newRelay is loop lp's stand-in for the connections loop owner has to sv.
+func newRelay(lp *loop, lpool *loopPool, sv *backend.Server, owner int) *backendConn {
+	bc := newBackendConn(lp, lpool, sv)
+	bc.state, bc.owner = stateRelay, owner
+	return bc
+}
+
+// loopAt is the loop of index i, nil if there is none (yet).
+func (s *Server) loopAt(i int) *loop {
+	if ls := s.acceptLoops.Load(); ls != nil && i >= 0 && i < len(*ls) {
+		return (*ls)[i]
+	}
+	return nil
+}
+
+// handOff sends r through relay bc: to the loop that owns the connection.
+func (bc *backendConn) handOff(r *request, raw []byte) {
+	lp := bc.lp
+	if bc.srvh.Down() {
+		bc.refuse(r) // as an idle connection would: no hop to learn it
+		return
+	}
+	if bc.retiring { // not reachable from a pool any more; defensive
+		bc.lpool.shard.ForwardError.Inc()
+		bc.failOne(r, bc.protoError("server "+bc.addr()+" was removed from the pool by a reload"))
+		return
+	}
+	owner := bc.ownerLoop
+	if owner == nil {
+		if owner = lp.srv.loopAt(bc.owner); owner == nil {
+			bc.lpool.shard.ForwardError.Inc()
+			bc.failOne(r, bc.protoError(fmt.Sprintf("event loop %d, which owns the connections to server %s, is not running", bc.owner, bc.addr())))
+			return
+		}
+		bc.ownerLoop = owner
+	}
+	if (!r.noreply && bc.fifo.Len() >= maxRelayInflight) || len(lp.ho.overflow[owner.idx]) >= maxOverflow {
+		bc.lpool.shard.ForwardError.Inc()
+		bc.failOne(r, bc.protoError(fmt.Sprintf("too many requests waiting for event loop %d (it owns the connections to server %s)", owner.idx, bc.addr())))
+		return
+	}
+	t := lp.getTicket()
+	t.relay, t.epoch, t.srv, t.pool, t.conn, t.proto = bc, bc.epoch, bc.srvh, bc.lpool.pool, lp.idx, bc.proto
+	// A copy: the bytes may be a view into the client's input, and a
+	// fragment's own bytes are read again when its parent merges.
+	t.req = append(ownedBuf(len(raw)), raw...)
+	t.noreply, t.frag, t.binQuiet = r.noreply, r.parent != nil, r.binQuiet
+	t.mcCmd, t.binOp, t.binOpaque = r.mcCmd, r.binOp, r.binOpaque
+	lp.sendTicket(owner, t)
+	if r.noreply {
+		lp.complete(r, nil, false) // done once on its way, as on a connection
+		return
+	}
+	bc.fifo.Push(r)
+}
+
+// sendTicket pushes t onto dst's inbox (behind the tickets waiting for room
+// there) and marks dst to be woken at the end of this iteration.
+func (lp *loop) sendTicket(dst *loop, t *ticket) {
+	h := &lp.ho
+	if q := h.overflow[dst.idx]; len(q) > 0 || !dst.ho.inbox.Push(t) {
+		h.overflow[dst.idx] = append(q, t)
+	}
+	if !h.wakeMarked[dst.idx] {
+		h.wakeMarked[dst.idx] = true
+		h.wakeList = append(h.wakeList, dst)
+	}
+}
+
+// wakePeers wakes the loops this iteration pushed tickets to, once each,
+// after moving what waited for room into their inboxes.
+func (lp *loop) wakePeers() {
+	h := &lp.ho
+	for i, dst := range h.wakeList {
+		h.wakeList[i] = nil
+		h.wakeMarked[dst.idx] = false
+		if q := h.overflow[dst.idx]; len(q) > 0 {
+			n := 0
+			for n < len(q) && dst.ho.inbox.Push(q[n]) {
+				n++
+			}
+			rest := copy(q, q[n:])
+			clear(q[rest:])
+			h.overflow[dst.idx] = q[:rest] // the rest: on the next tick (retryOverflow)
+		}
+		dst.wake()
+	}
+	h.wakeList = h.wakeList[:0]
+}
+
+// retryOverflow, on every tick, marks the peers that tickets still wait for.
+func (lp *loop) retryOverflow() {
+	h := &lp.ho
+	for idx, q := range h.overflow {
+		if len(q) > 0 && !h.wakeMarked[idx] {
+			h.wakeMarked[idx] = true
+			h.wakeList = append(h.wakeList, lp.srv.loopAt(idx))
+		}
+	}
+}
+
+// wake queues the drain of lp's inbox on lp, unless one is queued already.
+// Any goroutine may call it.
+func (lp *loop) wake() {
+	if lp.ho.wakeFlag.CompareAndSwap(false, true) {
+		if err := lp.el.Execute(context.Background(), lp.ho.inboxTask); err != nil {
+			lp.ho.wakeFlag.Store(false) // shutting down
+		}
+	}
+}
+
+// onInbox runs on the loop: every ticket in its inbox, then one write.
+func (lp *loop) onInbox() {
+	h := &lp.ho
+	// Cleared before draining: a ticket pushed after this wakes the loop
+	// again, one pushed before it is seen below.
+	h.wakeFlag.Store(false)
+	lp.tick()
+	for range h.inbox.Cap() {
+		t, ok := h.inbox.Pop()
+		if !ok {
+			break
+		}
+		if t.back {
+			lp.onReturned(t)
+		} else {
+			lp.onHandedIn(t)
+		}
+	}
+	if h.inbox.Len() > 0 {
+		lp.wake() // more than a ring's worth came: the rest in the next task
+	}
+	lp.flush()
+}
+
+// onHandedIn sends a request a relay of another loop handed over, on this
+// loop's connection to its server, as this loop's own requests are.
+func (lp *loop) onHandedIn(t *ticket) {
+	bc, transient := lp.connFor(t)
+	r := lp.getReq()
+	r.ticket = t
+	r.out, t.req = t.req, nil
+	r.noreply, r.handFrag, r.binQuiet = t.noreply, t.frag, t.binQuiet
+	r.mcCmd, r.binOp, r.binOpaque = t.mcCmd, t.binOp, t.binOpaque
+	bc.enqueue(r, r.out)
+	if transient {
+		lp.retire(bc) // after the enqueue has dialled: it closes once drained
+	}
+}
+
+// connFor is this loop's connection for a handed-over request: one of its
+// connections to the server, always the same for one relay. During a
+// reload the two loops may route by different views: when the origin has
+// adopted a topology this loop has not yet, this loop adopts it first (it
+// is published before any loop adopts it); when this loop no longer has
+// the server (the origin routed by the view before), a connection it
+// retired still takes the request, or a transient one is opened for it
+// and closes once drained: the request goes where the origin's view sent
+// it, as it would on a connection of the origin's own.
+func (lp *loop) connFor(t *ticket) (bc *backendConn, transient bool) {
+	if lp.conns[t.srv] == nil {
+		lp.adopt(lp.srv.topo.Load())
+	}
+	if cs := lp.conns[t.srv]; len(cs) > 0 {
+		// (A relay when this loop hands the server over too, ownership
+		// having moved in a reload: it passes the request on.)
+		return cs[t.conn%len(cs)], false
+	}
+	for _, bc := range lp.retired {
+		if bc.srvh == t.srv && bc.state != stateRelay && bc.state != stateIdle {
+			return bc, false
+		}
+	}
+	lpool := &loopPool{pool: t.pool, shard: &t.pool.Shards[lp.idx]}
+	return newBackendConn(lp, lpool, t.srv), true
+}
+
+// replyToOrigin is complete for a request handed over by another loop: the
+// reply goes back in its ticket.
+func (lp *loop) replyToOrigin(r *request, reply []byte) {
+	t := r.ticket
+	r.ticket = nil
+	lp.returnTicket(t, reply)
+	lp.release(r)
+}
+
+// returnTicket sends t back to its origin with a copy of reply.
+func (lp *loop) returnTicket(t *ticket, reply []byte) {
+	if len(reply) > 0 {
+		t.reply = append(ownedBuf(len(reply)), reply...)
+	}
+	if t.req != nil {
+		freeBuf(t.req)
+		t.req = nil
+	}
+	t.back = true
+	lp.sendTicket(t.from, t)
+}
+
+// onReturned completes the relay's oldest request with the reply t brings.
+func (lp *loop) onReturned(t *ticket) {
+	bc := t.relay
+	if t.noreply || t.epoch != bc.epoch {
+		lp.putTicket(t) // noreply: done when sent; else the relay failed it meanwhile
+		return
+	}
+	r, ok := bc.fifo.Pop()
+	if !ok {
+		lp.putTicket(t) // cannot happen: each request in the FIFO has its ticket
+		return
+	}
+	reply := t.reply
+	if reply != nil {
+		lp.ho.deferredBufs = append(lp.ho.deferredBufs, reply)
+		t.reply = nil
+	}
+	lp.putTicket(t)
+	lp.complete(r, reply, true)
+	bc.closeIfDrained()
+}
+
+// checkRelay fails the requests of a relay whose owner loop has not ticked
+// for a whole timeout while its oldest request waited that long: the owner
+// is stalled (a slow server is the owner's to time out, with what it knows
+// of the connection's progress).
+func (bc *backendConn) checkRelay() {
+	timeout := int64(bc.lpool.pool.Cfg.Timeout)
+	r, ok := bc.fifo.Peek()
+	if !ok || timeout <= 0 || bc.ownerLoop == nil {
+		return
+	}
+	now := bc.lp.now
+	if now-r.sentAt < timeout || now-bc.ownerLoop.ho.heartbeat.Load() < timeout {
+		return
+	}
+	bc.stats.ServerTimedout.Inc()
+	reply := bc.errReply(fmt.Sprintf("event loop %d, which owns the connections to it, did not answer within timeout %v", bc.owner, bc.lpool.pool.Cfg.Timeout))
+	bc.epoch++ // the replies still coming for these are dropped
+	for {
+		r, ok := bc.fifo.Pop()
+		if !ok {
+			break
+		}
+		bc.failOne(r, reply)
+	}
+}
+
+func (lp *loop) getTicket() *ticket {
+	h := &lp.ho
+	if n := len(h.freeTickets); n > 0 {
+		t := h.freeTickets[n-1]
+		h.freeTickets = h.freeTickets[:n-1]
+		return t
+	}
+	return &ticket{from: lp}
+}
+
+func (lp *loop) putTicket(t *ticket) {
+	freeBuf(t.req)
+	freeBuf(t.reply)
+	*t = ticket{from: lp}
+	if h := &lp.ho; len(h.freeTickets) < inboxCap {
+		h.freeTickets = append(h.freeTickets, t)
+	}
+}
+
+// freeDeferredBufs frees the returned replies once the writes are done.
+func (lp *loop) freeDeferredBufs() {
+	h := &lp.ho
+	for i, b := range h.deferredBufs {
+		freeBuf(b)
+		h.deferredBufs[i] = nil
+	}
+	h.deferredBufs = h.deferredBufs[:0]
+}
