@@ -89,6 +89,15 @@ func (el *eventloop) Close(c Conn) error {
 	return el.close(c.(*conn), nil)
 }
 
+// hookIteration has the poller call the event handler's OnIterationEnd after
+// each poll, if the handler implements IterationHandler. It must be called
+// before the event-loop starts polling.
+func (el *eventloop) hookIteration() {
+	if h, ok := el.eventHandler.(IterationHandler); ok {
+		el.poller.SetIterationHook(func() { h.OnIterationEnd(el) })
+	}
+}
+
 func (el *eventloop) getLogger() logging.Logger {
 	return el.engine.opts.Logger
 }

@@ -61,16 +61,24 @@ func newEventList(size int) *eventList {
 	return &eventList{size, make([]unix.Kevent_t, size)}
 }
 
+// expand doubles the list, reusing the array it had before a shrink: a load
+// whose polls fill the list one time and not the next does not allocate.
 func (el *eventList) expand() {
 	if newSize := el.size << 1; newSize <= MaxPollEventsCap {
 		el.size = newSize
-		el.events = make([]unix.Kevent_t, newSize)
+		if newSize <= cap(el.events) {
+			el.events = el.events[:newSize]
+		} else {
+			el.events = make([]unix.Kevent_t, newSize)
+		}
 	}
 }
 
+// shrink halves the list (the events one poll may return) and keeps its
+// array, at most MaxPollEventsCap events, for the next expand.
 func (el *eventList) shrink() {
 	if newSize := el.size >> 1; newSize >= MinPollEventsCap {
 		el.size = newSize
-		el.events = make([]unix.Kevent_t, newSize)
+		el.events = el.events[:newSize]
 	}
 }

@@ -40,6 +40,7 @@ type Poller struct {
 	asyncTaskQueue              queue.AsyncTaskQueue // queue with low priority
 	urgentAsyncTaskQueue        queue.AsyncTaskQueue // queue with high priority
 	highPriorityEventsThreshold int32                // threshold of high-priority events
+	iterationHook               func()               // run after the events and tasks of each poll (SetIterationHook)
 }
 
 // OpenPoller instantiates a poller.
@@ -175,6 +176,10 @@ func (p *Poller) Polling(callback PollEventHandler) error {
 					break
 				}
 			}
+		}
+
+		if p.iterationHook != nil {
+			p.iterationHook()
 		}
 
 		if n == el.size {

@@ -38,6 +38,7 @@ type Poller struct {
 	asyncTaskQueue              queue.AsyncTaskQueue // queue with low priority
 	urgentAsyncTaskQueue        queue.AsyncTaskQueue // queue with high priority
 	highPriorityEventsThreshold int32                // threshold of high-priority events
+	iterationHook               func()               // run after the events and tasks of each poll (SetIterationHook)
 }
 
 // OpenPoller instantiates a poller.
@@ -153,6 +154,10 @@ func (p *Poller) Polling() error {
 					doChores = true
 				}
 			}
+		}
+
+		if p.iterationHook != nil {
+			p.iterationHook()
 		}
 
 		if n == el.size {
