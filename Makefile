@@ -14,7 +14,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 DOCDIR     ?= $(PREFIX)/share/doc/ferry
 
-.PHONY: all build build-ferry run test unit fuzz bench bench-go bench-suite fmt vet clean install uninstall
+.PHONY: all build build-ferry run test unit gnet-patch fuzz bench bench-go bench-suite fmt vet clean install uninstall
 
 all: build
 
@@ -53,11 +53,18 @@ run: build
 	./scripts/run-local.sh $(CONF)
 
 # Everything CI runs: vet, unit and end-to-end tests against real servers,
-# and a short run of every fuzz target.
-test: vet unit fuzz
+# the tests of the gnet patch, and a short run of every fuzz target.
+test: vet unit gnet-patch fuzz
 
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
+
+# The tests of ferry's patch to the gnet copy in third_party/gnet (its own
+# module, so not in ./...), with and without gnet's poll_opt tag.
+GNET_PATCH_TESTS := TestIterationHandler|TestPollerIterationHook|TestEventList
+gnet-patch:
+	cd third_party/gnet && $(GO) test -count=1 -run '$(GNET_PATCH_TESTS)' ./ ./pkg/netpoll/
+	cd third_party/gnet && $(GO) test -count=1 -tags poll_opt -run '$(GNET_PATCH_TESTS)' ./ ./pkg/netpoll/
 
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)

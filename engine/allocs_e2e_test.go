@@ -132,8 +132,11 @@ func (rc *rawClients) measure(tb testing.TB, perClient int, idleRate float64) (p
 // A GET or SET through one loop allocates nothing in steady state, whether
 // the loop serves one client, two or fifty: with more than one client, the
 // loop's writes wait for the end of the loop iteration (gnet's
-// OnIterationEnd), which costs no allocation, where queuing them with
-// EventLoop.Execute cost two allocations per iteration.
+// OnIterationEnd, third_party/gnet), which costs no allocation, where
+// queuing them with EventLoop.Execute cost two per iteration (about 2 per
+// request with 2 clients, 0.2 with 50); and gnet's poller resizes its event
+// list without allocating (with 50 clients it reallocated it every few
+// polls: 0.02 per request).
 func TestZeroAllocsPerRequest(t *testing.T) {
 	servers := []*testutil.Proc{testutil.StartRedis(t)}
 	listen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))

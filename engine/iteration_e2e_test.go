@@ -21,12 +21,20 @@ import (
 // and these requests would never be answered. The tasks: a backend dial
 // completing (Enroll's task opens the connection and sends the requests
 // that waited for it), a dial failing (a task fails them), and a tick
-// (Execute) timing requests out.
+// (Execute) timing requests out. With NoCoalesce every write is made at
+// once, by the callback or task that produced it.
 func TestTaskWritesAreFlushed(t *testing.T) {
+	for _, noCoalesce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoCoalesce=%v", noCoalesce), func(t *testing.T) { testTaskWritesAreFlushed(t, noCoalesce) })
+	}
+}
+
+func testTaskWritesAreFlushed(t *testing.T, noCoalesce bool) {
+	opts := engine.Options{Threads: 1, NoCoalesce: noCoalesce}
 	for _, n := range []int{2, 50} {
 		t.Run(fmt.Sprintf("clients=%d/dial", n), func(t *testing.T) {
 			servers := []*testutil.Proc{testutil.StartRedis(t)}
-			p := startLoopProxy(t, servers)
+			p := startLoopProxy(t, opts, servers)
 			cs := loopClients(t, p, n)
 			sendAll(cs, "GET", "k") // the first dial of the pool's connection
 			for _, c := range cs {
@@ -35,7 +43,7 @@ func TestTaskWritesAreFlushed(t *testing.T) {
 		})
 		t.Run(fmt.Sprintf("clients=%d/dial-failed", n), func(t *testing.T) {
 			refused := &testutil.Proc{Addr: "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))}
-			p := startLoopProxy(t, []*testutil.Proc{refused})
+			p := startLoopProxy(t, opts, []*testutil.Proc{refused})
 			cs := loopClients(t, p, n)
 			sendAll(cs, "GET", "k")
 			for _, c := range cs {
@@ -44,7 +52,7 @@ func TestTaskWritesAreFlushed(t *testing.T) {
 		})
 		t.Run(fmt.Sprintf("clients=%d/tick-timeout", n), func(t *testing.T) {
 			servers := []*testutil.Proc{testutil.StartRedis(t)}
-			p := startLoopProxy(t, servers, "timeout: 200")
+			p := startLoopProxy(t, opts, servers, "timeout: 200")
 			cs := loopClients(t, p, n)
 			sendAll(cs, "GET", "k")
 			for _, c := range cs {
@@ -61,11 +69,11 @@ func TestTaskWritesAreFlushed(t *testing.T) {
 	}
 }
 
-// startLoopProxy is a proxy on one event loop.
-func startLoopProxy(t *testing.T, servers []*testutil.Proc, extra ...string) *proxy {
+// startLoopProxy is a proxy with opts (one event loop) over servers.
+func startLoopProxy(t *testing.T, opts engine.Options, servers []*testutil.Proc, extra ...string) *proxy {
 	t.Helper()
 	listen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
-	return startProxyOpts(t, engine.Options{Threads: 1}, poolYAML(listen, servers, extra...), servers)
+	return startProxyOpts(t, opts, poolYAML(listen, servers, extra...), servers)
 }
 
 // loopClients connects n raw clients and waits until the proxy has them all.
