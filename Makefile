@@ -14,7 +14,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 DOCDIR     ?= $(PREFIX)/share/doc/ferry
 
-.PHONY: all build build-ferry run test unit unit-handoff fuzz bench bench-go bench-suite fmt vet clean install uninstall
+.PHONY: all build build-ferry run test unit unit-handoff gnet-patch fuzz bench bench-go bench-suite fmt vet clean install uninstall
 
 all: build
 
@@ -55,14 +55,22 @@ run: build
 # Everything CI runs: vet, unit and end-to-end tests against real servers
 # (the engine's twice: with connections per event loop, then with
 # server_connections_scope process, where loops hand requests to the loop
-# that owns the connection), and a short run of every fuzz target.
-test: vet unit unit-handoff fuzz
+# that owns the connection), the tests of the gnet patch, and a short run
+# of every fuzz target.
+test: vet unit unit-handoff gnet-patch fuzz
 
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
 
 unit-handoff:
 	FERRY_TEST_CONN_SCOPE=process $(GO) test -count=1 -timeout 15m ./engine/
+
+# The tests of ferry's patch to the gnet copy in third_party/gnet (its own
+# module, so not in ./...), with and without gnet's poll_opt tag.
+GNET_PATCH_TESTS := TestIterationHandler|TestPollerIterationHook|TestEventList
+gnet-patch:
+	cd third_party/gnet && $(GO) test -count=1 -run '$(GNET_PATCH_TESTS)' ./ ./pkg/netpoll/
+	cd third_party/gnet && $(GO) test -count=1 -tags poll_opt -run '$(GNET_PATCH_TESTS)' ./ ./pkg/netpoll/
 
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)

@@ -22,12 +22,14 @@
 //	                      by any later requests already done; else it is
 //	                      copied and waits
 //
-//	end of the loop iteration (loop.flush / onFlushTask)
+//	end of the loop iteration (loop.flush / Server.OnIterationEnd)
 //	  └─ one write per dirty backend connection, then one write per dirty
-//	     client. With several clients on the loop this runs as a task after
-//	     gnet has handled the ready events, so the requests of many clients
-//	     share a write to each server; with one client it runs at the end of
-//	     the callback.
+//	     client. With several clients on the loop this runs in
+//	     OnIterationEnd, which gnet (patched: third_party/gnet) calls after
+//	     the events of one poll and the tasks it ran, before the next poll,
+//	     so the requests of many clients share a write to each server
+//	     without a wake-up or an allocation; with one client it runs at the
+//	     end of the callback.
 //
 // A redis_cluster pool (cluster.go) routes by the slot map a learner
 // goroutine reads (CLUSTER SLOTS) and swaps in like a reload; its requests

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"sync/atomic"
 	"time"
 
@@ -47,9 +46,6 @@ type loop struct {
 	tickTask gnet.Runnable
 	flushing bool
 
-	flushTask   gnet.Runnable
-	flushQueued bool
-
 	held    int64        // bytes gnet holds for this loop's clients (see client.account)
 	heldPub atomic.Int64 // held, published for the other loops on each tick
 	over    bool         // the global cap is exceeded: parse nothing new
@@ -79,7 +75,6 @@ type loopPool struct {
 
 func newLoop(srv *Server, el gnet.EventLoop, idx int) *loop {
 	lp := &loop{srv: srv, el: el, idx: idx}
-	lp.flushTask = gnet.RunnableFunc(func(context.Context) error { lp.onFlushTask(); return nil })
 	lp.initHandoff(max(srv.opts.Threads, 1))
 	lp.tick()
 	lp.adopt(srv.topo.Load())
@@ -140,32 +135,24 @@ func (lp *loop) markClient(cl *client) {
 	}
 }
 
-// flush writes out everything the current callback produced: requests to
-// backends first (so their replies start coming), then replies to clients,
-// then frees what was waiting for those writes.
+// flush ends a callback (or a task) that may have queued output. With
+// more than one client on the loop, the writes wait for the end of the loop
+// iteration (onIterationEnd), where they leave once for every connection of
+// the iteration: the other connections of this loop may have more for the
+// same servers and clients. gnet calls OnIterationEnd after the events of
+// each poll and the tasks that poll ran, before it polls again, so nothing
+// queued on the loop waits past the iteration; this costs no wake-up and no
+// allocation. With one client, or NoCoalesce, flush writes at once:
+// requests to backends first (so their replies start coming), then replies
+// to clients. Either way it frees what was waiting for the writes.
 func (lp *loop) flush() {
 	if lp.flushing {
 		return // nested (a close inside a write): the outer flush finishes the work
 	}
 	lp.flushing = true
 	defer func() { lp.flushing = false }()
-	if len(lp.dirtyBackends)+len(lp.dirtyClients)+len(lp.ho.wakeList) > 0 {
-		if len(lp.clients) > 1 && !lp.srv.opts.NoCoalesce {
-			// Other connections of this loop may have more for the same
-			// servers and clients in this iteration: write once for all of
-			// them, after gnet has handled the ready events (one eventfd
-			// write and one small allocation per iteration, against a write
-			// per request).
-			if !lp.flushQueued {
-				lp.flushQueued = true
-				if err := lp.el.Execute(context.Background(), lp.flushTask); err != nil {
-					lp.flushQueued = false
-					lp.writeAll()
-				}
-			}
-		} else {
-			lp.writeAll()
-		}
+	if len(lp.dirtyBackends)+len(lp.dirtyClients)+len(lp.ho.wakeList) > 0 && (len(lp.clients) <= 1 || lp.srv.opts.NoCoalesce) {
+		lp.writeAll()
 	}
 	// Queued bytes are copies: requests can go back to the free list now.
 	for i, r := range lp.deferred {
@@ -208,15 +195,19 @@ func (lp *loop) flushBackends() {
 	lp.dirtyBackends = lp.dirtyBackends[:0]
 }
 
-// onFlushTask runs at the end of a loop iteration in which requests were
-// queued for backends.
-func (lp *loop) onFlushTask() {
-	lp.flushQueued = false
-	lp.tick()
-	lp.flushing = true
-	lp.writeAll()
-	lp.flushing = false
-	lp.flush() // frees what failing writes completed
+// onIterationEnd runs on the loop once gnet has handled every event of one
+// poll and the tasks that poll ran (Server.OnIterationEnd): it writes what
+// they queued for backends and clients, one write per connection.
+func (lp *loop) onIterationEnd() {
+	if len(lp.dirtyBackends)+len(lp.dirtyClients)+len(lp.ho.wakeList) > 0 {
+		lp.tick()
+		lp.flushing = true
+		lp.writeAll()
+		lp.flushing = false
+	}
+	if len(lp.deferred)+len(lp.ho.deferredBufs) > 0 {
+		lp.flush() // frees what failing writes completed
+	}
 }
 
 // onTick runs on the loop every tick: request timeouts, reconnects, idle

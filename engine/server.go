@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
 	"strconv"
@@ -79,6 +80,10 @@ type Server struct {
 	loopList []*loop
 	probed   atomic.Bool
 	halves   sync.Map // *halfClosed -> struct{}: writers of half-closed clients, stopped by Stop
+
+	// byEL is loops, copied on each change (under mu), for OnIterationEnd
+	// to read without a lock on every loop iteration.
+	byEL atomic.Pointer[map[gnet.EventLoop]*loop]
 
 	helloReply []byte
 	mcVersion  []byte // text "VERSION ...\r\n"
@@ -250,6 +255,8 @@ func (s *Server) loopOf(el gnet.EventLoop) *loop {
 		lp.tickTask = gnet.RunnableFunc(func(context.Context) error { lp.onTick(); return nil })
 		s.loops[el] = lp
 		s.loopList = append(s.loopList, lp)
+		byEL := maps.Clone(s.loops)
+		s.byEL.Store(&byEL)
 		if s.opts.CPUAffinity {
 			var set unix.CPUSet
 			set.Set(lp.idx % runtime.NumCPU())
@@ -259,6 +266,18 @@ func (s *Server) loopOf(el gnet.EventLoop) *loop {
 		}
 	}
 	return lp
+}
+
+// OnIterationEnd runs on a loop once gnet has handled every event of one
+// poll and the tasks that poll ran, before it polls again (gnet's
+// IterationHandler, carried in third_party/gnet): the loop writes what they
+// queued, once per connection (see loop.flush).
+func (s *Server) OnIterationEnd(el gnet.EventLoop) {
+	if m := s.byEL.Load(); m != nil {
+		if lp := (*m)[el]; lp != nil {
+			lp.onIterationEnd()
+		}
+	}
 }
 
 // OnOpen sets up a client connection, or a backend connection we enrolled.
