@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/ferry-proxy/ferry/backend"
 	"github.com/ferry-proxy/ferry/codec/memcache"
 	"github.com/ferry-proxy/ferry/codec/resp"
+	"github.com/ferry-proxy/ferry/config"
 	"github.com/ferry-proxy/ferry/ring"
 	"github.com/ferry-proxy/ferry/worker"
 )
@@ -80,11 +82,13 @@ type backendConn struct {
 	downMsg   []byte
 
 	// A relay (stateRelay, handoff.go): the index of the loop that owns the
-	// connection its requests go to, that loop once known, and the epoch of
-	// its tickets (bumped when it fails what it has in flight).
+	// connection its requests go to, that loop once known, its tickets in
+	// the order sent, and their epoch (bumped when it fails what it has in
+	// flight; the owner reads it, to not send those).
 	owner     int
 	ownerLoop *loop
-	epoch     uint32
+	relayQ    ring.FIFO[*ticket]
+	epoch     atomic.Uint32
 }
 
 // dialCtx is the gnet context of an enrolled backend connection.
@@ -111,7 +115,9 @@ func (bc *backendConn) closeIfDrained() {
 	}
 	switch bc.state {
 	case stateRelay:
-		bc.state = stateIdle // nothing in flight: sweepRetired forgets it
+		if bc.relayQ.Len() == 0 {
+			bc.state = stateIdle // nothing in flight: sweepRetired forgets it
+		}
 	case stateConnected:
 		if bc.out.flush(bc.gc) && bc.state != stateConnected {
 			return // the write failed: fail() has closed it
@@ -160,7 +166,7 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 		bc.dial()
 	}
 	// connecting: keep our own copy of the bytes until the socket is ready
-	if len(bc.pending) >= maxPending {
+	if len(bc.pending) >= bc.maxPending() {
 		bc.lpool.shard.ForwardError.Inc()
 		bc.failOne(r, bc.protoError("too many requests waiting for a server connection"))
 		return
@@ -169,6 +175,15 @@ func (bc *backendConn) enqueue(r *request, raw []byte) {
 		r.out = append(ownedBuf(len(raw)), raw...)
 	}
 	bc.pending = append(bc.pending, r)
+}
+
+// maxPending is how many requests may wait for the dial: maxPending per
+// loop whose requests come here (in scope "process", every loop's).
+func (bc *backendConn) maxPending() int {
+	if bc.lpool.pool.Cfg.ServerConnectionsScope == config.ScopeProcess {
+		return maxPending * max(bc.lp.srv.opts.Threads, 1)
+	}
+	return maxPending
 }
 
 // send queues raw for this callback's writev. A request that expects a

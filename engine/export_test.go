@@ -29,3 +29,26 @@ func ConnOwner(addr string, loops int) int {
 	}
 	return 0
 }
+
+// ClientLoops maps each client's remote address to its loop's index.
+func (s *Server) ClientLoops() map[string]int {
+	s.mu.Lock()
+	loops := append([]*loop(nil), s.loopList...)
+	s.mu.Unlock()
+	out := map[string]int{}
+	for _, lp := range loops {
+		done := make(chan []string)
+		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			var a []string
+			for _, cl := range lp.clients {
+				a = append(a, cl.gc.RemoteAddr().String())
+			}
+			done <- a
+			return nil
+		}))
+		for _, a := range <-done {
+			out[a] = lp.idx
+		}
+	}
+	return out
+}

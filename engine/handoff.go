@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -42,26 +43,33 @@ import (
 // sender (lp.overflow) until the owner drains.
 const inboxCap = 4096
 
-// maxRelayInflight bounds the requests a relay has in flight (the same
-// bound as the requests waiting for a dial), and maxOverflow the tickets a
-// loop holds for a peer whose inbox is full: a stalled peer costs bounded
-// memory, and requests past the bound fail at once.
-const (
-	maxRelayInflight = maxPending
-	maxOverflow      = 4 * inboxCap
-)
+// maxOverflow bounds the tickets a loop holds for a peer whose inbox is
+// full: a stalled peer costs bounded memory, and requests past the bound
+// fail at once. (What a relay has in flight is bounded by its clients'
+// max_inflight, as on a connection.)
+const maxOverflow = 1 << 16
+
+// stallLimitNoTimeout is how long a relay of a pool without a timeout waits
+// for an owner loop that runs nothing at all before it fails the requests:
+// a loop, not a server, is stuck then.
+const stallLimitNoTimeout = 5 * time.Second
 
 // ticket carries one request from a loop with a relay to the loop that owns
 // the connection, and its reply back.
 type ticket struct {
 	// Set by the origin.
 	from  *loop
-	relay *backendConn // the origin's relay; only the origin reads it
-	epoch uint32       // relay.epoch when sent: replies for requests the relay failed since are dropped
-	srv   *backend.Server
-	pool  *backend.Pool // the relay's pool (immutable), for a transient connection (connFor)
-	conn  int           // picks the owner's connection: one for all the requests of a relay, so they stay in order
-	req   []byte        // the request's bytes (an ownedBuf), moved to the owner's request
+	relay *backendConn // the origin's relay (the owner only reads its epoch)
+	epoch uint32       // relay.epoch when sent: requests the relay failed since are neither sent nor answered
+	// Origin only: the request (nil for noreply, or once the relay failed
+	// it), and whether its reply came back (the ticket then waits in the
+	// relay's queue until those sent before it are back too).
+	orig     *request
+	answered bool
+	srv      *backend.Server
+	pool     *backend.Pool // the relay's pool (immutable), for a transient connection (connFor)
+	conn     int           // picks the owner's connection: one for all the requests of a relay, so they stay in order
+	req      []byte        // the request's bytes (an ownedBuf), moved to the owner's request
 
 	noreply   bool
 	frag      bool // a fragment of a split command: failures are not binary packets of their own
@@ -162,24 +170,26 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		}
 		bc.ownerLoop = owner
 	}
-	if (!r.noreply && bc.fifo.Len() >= maxRelayInflight) || len(lp.ho.overflow[owner.idx]) >= maxOverflow {
+	if len(lp.ho.overflow[owner.idx]) >= maxOverflow {
 		bc.lpool.shard.ForwardError.Inc()
 		bc.failOne(r, bc.protoError(fmt.Sprintf("too many requests waiting for event loop %d (it owns the connections to server %s)", owner.idx, bc.addr())))
 		return
 	}
 	t := lp.getTicket()
-	t.relay, t.epoch, t.srv, t.pool, t.conn, t.proto = bc, bc.epoch, bc.srvh, bc.lpool.pool, lp.idx, bc.proto
+	t.relay, t.epoch, t.srv, t.pool, t.conn, t.proto = bc, bc.epoch.Load(), bc.srvh, bc.lpool.pool, lp.idx, bc.proto
 	// A copy: the bytes may be a view into the client's input, and a
 	// fragment's own bytes are read again when its parent merges.
 	t.req = append(ownedBuf(len(raw)), raw...)
 	t.noreply, t.frag, t.binQuiet = r.noreply, r.parent != nil, r.binQuiet
 	t.mcCmd, t.binOp, t.binOpaque = r.mcCmd, r.binOp, r.binOpaque
+	if !r.noreply {
+		t.orig = r
+		bc.relayQ.Push(t)
+	}
 	lp.sendTicket(owner, t)
 	if r.noreply {
 		lp.complete(r, nil, false) // done once on its way, as on a connection
-		return
 	}
-	bc.fifo.Push(r)
 }
 
 // sendTicket pushes t onto dst's inbox (behind the tickets waiting for room
@@ -264,6 +274,10 @@ func (lp *loop) onInbox() {
 // onHandedIn sends a request a relay of another loop handed over, on this
 // loop's connection to its server, as this loop's own requests are.
 func (lp *loop) onHandedIn(t *ticket) {
+	if t.epoch != t.relay.epoch.Load() {
+		lp.returnTicket(t, nil) // the relay failed it (this loop stalled): not sent, so not applied
+		return
+	}
 	bc, transient := lp.connFor(t)
 	r := lp.getReq()
 	r.ticket = t
@@ -325,52 +339,84 @@ func (lp *loop) returnTicket(t *ticket, reply []byte) {
 	lp.sendTicket(t.from, t)
 }
 
-// onReturned completes the relay's oldest request with the reply t brings.
+// onReturned completes the request whose reply t brings. Replies are
+// matched by identity, not by order: a relay's requests may come back out
+// of order (one fails at once on the owner while those before it wait for
+// a dial; a reload moves the owner's connections between two of them).
+// The client's own queue puts its replies back in order.
 func (lp *loop) onReturned(t *ticket) {
 	bc := t.relay
-	if t.noreply || t.epoch != bc.epoch {
+	if t.noreply || t.epoch != bc.epoch.Load() {
 		lp.putTicket(t) // noreply: done when sent; else the relay failed it meanwhile
 		return
 	}
-	r, ok := bc.fifo.Pop()
-	if !ok {
-		lp.putTicket(t) // cannot happen: each request in the FIFO has its ticket
-		return
-	}
+	r := t.orig
+	t.orig, t.answered = nil, true
 	reply := t.reply
 	if reply != nil {
 		lp.ho.deferredBufs = append(lp.ho.deferredBufs, reply)
 		t.reply = nil
 	}
-	lp.putTicket(t)
+	for {
+		h, ok := bc.relayQ.Peek()
+		if !ok || !h.answered {
+			break
+		}
+		bc.relayQ.Pop()
+		lp.putTicket(h)
+	}
 	lp.complete(r, reply, true)
 	bc.closeIfDrained()
 }
 
-// checkRelay fails the requests of a relay whose owner loop has not ticked
-// for a whole timeout while its oldest request waited that long: the owner
-// is stalled (a slow server is the owner's to time out, with what it knows
-// of the connection's progress).
+// checkRelay fails the requests of a relay whose owner loop has run
+// nothing for a whole timeout while its oldest request waited that long:
+// the owner is stalled (a slow server is the owner's to time out, with
+// what it knows of the connection's progress). Those requests are then
+// neither sent nor answered when the owner runs again (the epoch), so a
+// write reported failed is not applied later.
 func (bc *backendConn) checkRelay() {
-	timeout := int64(bc.lpool.pool.Cfg.Timeout)
-	r, ok := bc.fifo.Peek()
-	if !ok || timeout <= 0 || bc.ownerLoop == nil {
+	lp := bc.lp
+	limit := int64(bc.lpool.pool.Cfg.Timeout)
+	if limit <= 0 {
+		limit = int64(stallLimitNoTimeout)
+	}
+	t, ok := bc.relayQ.Peek() // the oldest unanswered: answered ones leave the head at once
+	if !ok || bc.ownerLoop == nil {
 		return
 	}
-	now := bc.lp.now
-	if now-r.sentAt < timeout || now-bc.ownerLoop.ho.heartbeat.Load() < timeout {
+	now := lp.now
+	if now-t.orig.sentAt < limit || now-bc.ownerLoop.ho.heartbeat.Load() < limit {
 		return
 	}
 	bc.stats.ServerTimedout.Inc()
-	reply := bc.errReply(fmt.Sprintf("event loop %d, which owns the connections to it, did not answer within timeout %v", bc.owner, bc.lpool.pool.Cfg.Timeout))
-	bc.epoch++ // the replies still coming for these are dropped
+	reply := bc.errReply(fmt.Sprintf("event loop %d, which owns the connections to it, has not run for %v", bc.owner, time.Duration(limit)))
+	bc.epoch.Add(1)
 	for {
-		r, ok := bc.fifo.Pop()
+		t, ok := bc.relayQ.Pop()
 		if !ok {
 			break
 		}
+		if t.answered {
+			lp.putTicket(t) // back home already
+			continue
+		}
+		r := t.orig
+		t.orig = nil // the ticket is the owner's: it comes back, stale, and is freed then
 		bc.failOne(r, reply)
 	}
+	// Those still waiting here for room in the owner's inbox never left.
+	q := lp.ho.overflow[bc.owner]
+	kept := q[:0]
+	for _, t := range q {
+		if !t.back && t.relay == bc {
+			lp.putTicket(t)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	clear(q[len(kept):])
+	lp.ho.overflow[bc.owner] = kept
 }
 
 func (lp *loop) getTicket() *ticket {
