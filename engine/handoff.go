@@ -31,16 +31,19 @@ import (
 // the order they went, so a relay matches replies by order, as a
 // connection does.
 //
-// A loop wakes another once per batch, never per request: pushing only
-// marks the peer, and the end of the iteration (writeAll) wakes each marked
-// peer with one gnet task, unless one is pending already (wakeFlag).
+// A loop hands another its tickets once per batch, never per request:
+// sending appends to the peer's outbox, and the end of the iteration
+// (writeAll) pushes each outbox onto the peer's ring as one entry (the
+// tickets linked by next: one atomic push and one cache line crossing
+// cores per batch) and wakes the peer with one gnet task, unless one is
+// pending already (wakeFlag).
 //
 // A ticket belongs to one loop at a time; the rings' push and pop order the
 // hand-overs (the ring's cell sequence is a release/acquire pair), so its
 // fields are plain.
 
-// inboxCap is the number of tickets a loop's inbox holds; more wait on the
-// sender (lp.overflow) until the owner drains.
+// inboxCap is the number of batches a loop's inbox holds; more wait on
+// the sender (lp.ho.overflow, the outbox) until the owner drains.
 const inboxCap = 4096
 
 // maxOverflow bounds the tickets a loop holds for a peer whose inbox is
@@ -69,7 +72,7 @@ type ticket struct {
 	srv      *backend.Server
 	pool     *backend.Pool // the relay's pool (immutable), for a transient connection (connFor)
 	conn     int           // picks the owner's connection: one for all the requests of a relay, so they stay in order
-	req      []byte        // the request's bytes (an ownedBuf), moved to the owner's request
+	req      []byte        // the request's bytes (the ticket's own buffer, reused)
 
 	noreply   bool
 	frag      bool // a fragment of a split command: failures are not binary packets of their own
@@ -80,8 +83,10 @@ type ticket struct {
 	proto     protocol
 
 	// Set by the owner.
-	reply []byte // an ownedBuf, or nil when the reply has no bytes (noreply, a quiet miss)
+	reply []byte // the reply's bytes (the ticket's own buffer, reused); empty for none (noreply, a quiet miss)
 	back  bool   // on its way back to the origin
+
+	next *ticket // the next ticket of the batch it was pushed in (set by the sender)
 }
 
 // handoff is a loop's side of the hand-off: its inbox and whom to wake.
@@ -93,12 +98,12 @@ type handoff struct {
 
 	wakeList   []*loop     // peers with tickets pushed in this iteration
 	wakeMarked []bool      // by loop index: in wakeList
-	overflow   [][]*ticket // by loop index: tickets waiting for room in the peer's inbox
+	overflow   [][]*ticket // by loop index: the outbox, tickets not pushed onto the peer's inbox yet
 
 	freeTickets []*ticket
-	// deferredBufs are replies of returned tickets, freed after the
-	// current callback's writes (complete may queue them as views).
-	deferredBufs [][]byte
+	// deferred are returned tickets, recycled after the current
+	// callback's writes (complete may queue their replies as views).
+	deferred []*ticket
 }
 
 func (lp *loop) initHandoff(loops int) {
@@ -179,7 +184,7 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 	t.relay, t.epoch, t.srv, t.pool, t.conn, t.proto = bc, bc.epoch.Load(), bc.srvh, bc.lpool.pool, lp.idx, bc.proto
 	// A copy: the bytes may be a view into the client's input, and a
 	// fragment's own bytes are read again when its parent merges.
-	t.req = append(ownedBuf(len(raw)), raw...)
+	t.req = append(t.req[:0], raw...)
 	t.noreply, t.frag, t.binQuiet = r.noreply, r.parent != nil, r.binQuiet
 	t.mcCmd, t.binOp, t.binOpaque = r.mcCmd, r.binOp, r.binOpaque
 	if !r.noreply {
@@ -192,34 +197,32 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 	}
 }
 
-// sendTicket pushes t onto dst's inbox (behind the tickets waiting for room
-// there) and marks dst to be woken at the end of this iteration.
+// sendTicket puts t in dst's outbox, pushed at the end of this iteration.
 func (lp *loop) sendTicket(dst *loop, t *ticket) {
 	h := &lp.ho
-	if q := h.overflow[dst.idx]; len(q) > 0 || !dst.ho.inbox.Push(t) {
-		h.overflow[dst.idx] = append(q, t)
-	}
+	h.overflow[dst.idx] = append(h.overflow[dst.idx], t)
 	if !h.wakeMarked[dst.idx] {
 		h.wakeMarked[dst.idx] = true
 		h.wakeList = append(h.wakeList, dst)
 	}
 }
 
-// wakePeers wakes the loops this iteration pushed tickets to, once each,
-// after moving what waited for room into their inboxes.
+// wakePeers pushes each outbox this iteration filled onto its peer's inbox,
+// as one batch, and wakes the peer.
 func (lp *loop) wakePeers() {
 	h := &lp.ho
 	for i, dst := range h.wakeList {
 		h.wakeList[i] = nil
 		h.wakeMarked[dst.idx] = false
 		if q := h.overflow[dst.idx]; len(q) > 0 {
-			n := 0
-			for n < len(q) && dst.ho.inbox.Push(q[n]) {
-				n++
+			for j, t := range q[:len(q)-1] {
+				t.next = q[j+1]
 			}
-			rest := copy(q, q[n:])
-			clear(q[rest:])
-			h.overflow[dst.idx] = q[:rest] // the rest: on the next tick (retryOverflow)
+			q[len(q)-1].next = nil
+			if dst.ho.inbox.Push(q[0]) {
+				clear(q)
+				h.overflow[dst.idx] = q[:0]
+			} // else full: kept, retried on the next tick (retryOverflow)
 		}
 		dst.wake()
 	}
@@ -259,10 +262,15 @@ func (lp *loop) onInbox() {
 		if !ok {
 			break
 		}
-		if t.back {
-			lp.onReturned(t)
-		} else {
-			lp.onHandedIn(t)
+		for t != nil {
+			next := t.next
+			t.next = nil
+			if t.back {
+				lp.onReturned(t)
+			} else {
+				lp.onHandedIn(t)
+			}
+			t = next
 		}
 	}
 	if h.inbox.Len() > 0 {
@@ -281,10 +289,12 @@ func (lp *loop) onHandedIn(t *ticket) {
 	bc, transient := lp.connFor(t)
 	r := lp.getReq()
 	r.ticket = t
-	r.out, t.req = t.req, nil
 	r.noreply, r.handFrag, r.binQuiet = t.noreply, t.frag, t.binQuiet
 	r.mcCmd, r.binOp, r.binOpaque = t.mcCmd, t.binOp, t.binOpaque
-	bc.enqueue(r, r.out)
+	// t.req is a view for enqueue (as a client's input is): the ticket
+	// goes back only once r is answered, long after its bytes are written
+	// (or copied to wait for a dial).
+	bc.enqueue(r, t.req)
 	if transient {
 		lp.retire(bc) // after the enqueue has dialled: it closes once drained
 	}
@@ -328,13 +338,7 @@ func (lp *loop) replyToOrigin(r *request, reply []byte) {
 
 // returnTicket sends t back to its origin with a copy of reply.
 func (lp *loop) returnTicket(t *ticket, reply []byte) {
-	if len(reply) > 0 {
-		t.reply = append(ownedBuf(len(reply)), reply...)
-	}
-	if t.req != nil {
-		freeBuf(t.req)
-		t.req = nil
-	}
+	t.reply = append(t.reply[:0], reply...)
 	t.back = true
 	lp.sendTicket(t.from, t)
 }
@@ -352,20 +356,15 @@ func (lp *loop) onReturned(t *ticket) {
 	}
 	r := t.orig
 	t.orig, t.answered = nil, true
-	reply := t.reply
-	if reply != nil {
-		lp.ho.deferredBufs = append(lp.ho.deferredBufs, reply)
-		t.reply = nil
-	}
 	for {
 		h, ok := bc.relayQ.Peek()
 		if !ok || !h.answered {
 			break
 		}
 		bc.relayQ.Pop()
-		lp.putTicket(h)
+		lp.ho.deferred = append(lp.ho.deferred, h) // its reply may be a view until the writes
 	}
-	lp.complete(r, reply, true)
+	lp.complete(r, t.reply, true)
 	bc.closeIfDrained()
 }
 
@@ -398,7 +397,7 @@ func (bc *backendConn) checkRelay() {
 			break
 		}
 		if t.answered {
-			lp.putTicket(t) // back home already
+			lp.ho.deferred = append(lp.ho.deferred, t) // back home already
 			continue
 		}
 		r := t.orig
@@ -429,21 +428,31 @@ func (lp *loop) getTicket() *ticket {
 	return &ticket{from: lp}
 }
 
+// putTicket recycles t, keeping its buffers up to keepTicketBuf bytes
+// each: steady hand-off costs no allocation, and the free list's memory
+// stays bounded.
 func (lp *loop) putTicket(t *ticket) {
-	freeBuf(t.req)
-	freeBuf(t.reply)
-	*t = ticket{from: lp}
+	req, reply := t.req[:0], t.reply[:0]
+	if cap(req) > keepTicketBuf {
+		req = nil
+	}
+	if cap(reply) > keepTicketBuf {
+		reply = nil
+	}
+	*t = ticket{from: lp, req: req, reply: reply}
 	if h := &lp.ho; len(h.freeTickets) < inboxCap {
 		h.freeTickets = append(h.freeTickets, t)
 	}
 }
 
-// freeDeferredBufs frees the returned replies once the writes are done.
+const keepTicketBuf = 4 << 10
+
+// freeDeferredBufs recycles the returned tickets once the writes are done.
 func (lp *loop) freeDeferredBufs() {
 	h := &lp.ho
-	for i, b := range h.deferredBufs {
-		freeBuf(b)
-		h.deferredBufs[i] = nil
+	for i, t := range h.deferred {
+		lp.putTicket(t)
+		h.deferred[i] = nil
 	}
-	h.deferredBufs = h.deferredBufs[:0]
+	h.deferred = h.deferred[:0]
 }

@@ -205,7 +205,7 @@ func (lp *loop) onIterationEnd() {
 		lp.writeAll()
 		lp.flushing = false
 	}
-	if len(lp.deferred)+len(lp.ho.deferredBufs) > 0 {
+	if len(lp.deferred)+len(lp.ho.deferred) > 0 {
 		lp.flush() // frees what failing writes completed
 	}
 }
