@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -82,13 +81,11 @@ type backendConn struct {
 	downMsg   []byte
 
 	// A relay (stateRelay, handoff.go): the index of the loop that owns the
-	// connection its requests go to, that loop once known, its tickets in
-	// the order sent, and their epoch (bumped when it fails what it has in
-	// flight; the owner reads it, to not send those).
+	// connection its requests go to, that loop once known, and its tickets
+	// in flight in the order sent (answered ones leave from the head).
 	owner     int
 	ownerLoop *loop
 	relayQ    ring.FIFO[*ticket]
-	epoch     atomic.Uint32
 }
 
 // dialCtx is the gnet context of an enrolled backend connection.

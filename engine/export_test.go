@@ -52,3 +52,20 @@ func (s *Server) ClientLoops() map[string]int {
 	}
 	return out
 }
+
+// TicketFreeList is how many tickets loop idx keeps for reuse, and the
+// bytes of the buffers they keep (review helper).
+func (s *Server) TicketFreeList(idx int) (n, bytes int) {
+	lp := s.loopAt(idx)
+	done := make(chan struct{})
+	_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		n = len(lp.ho.freeTickets)
+		for _, t := range lp.ho.freeTickets {
+			bytes += cap(t.req) + cap(t.reply)
+		}
+		close(done)
+		return nil
+	}))
+	<-done
+	return n, bytes
+}

@@ -46,9 +46,9 @@ import (
 // the sender (lp.ho.overflow, the outbox) until the owner drains.
 const inboxCap = 4096
 
-// maxOverflow bounds the tickets a loop holds for a peer whose inbox is
-// full: a stalled peer costs bounded memory, and requests past the bound
-// fail at once. (What a relay has in flight is bounded by its clients'
+// maxOverflow bounds the tickets a loop has out with one peer (sent and not
+// back): a stalled or slower peer costs bounded memory, and requests past
+// the bound fail at once. (What a relay has in flight is bounded by its clients'
 // max_inflight, as on a connection.)
 const maxOverflow = 1 << 16
 
@@ -57,13 +57,25 @@ const maxOverflow = 1 << 16
 // a loop, not a server, is stuck then.
 const stallLimitNoTimeout = 5 * time.Second
 
+// ticket states (ticket.state).
+const (
+	ticketPending int32 = iota
+	ticketTaken
+	ticketCancelled
+)
+
 // ticket carries one request from a loop with a relay to the loop that owns
 // the connection, and its reply back.
 type ticket struct {
 	// Set by the origin.
 	from  *loop
-	relay *backendConn // the origin's relay (the owner only reads its epoch)
-	epoch uint32       // relay.epoch when sent: requests the relay failed since are neither sent nor answered
+	relay *backendConn // the origin's relay (only the origin reads it)
+	// state decides, once, between the owner sending the request
+	// (ticketPending -> ticketTaken, in onHandedIn) and the origin failing
+	// it for a stalled owner (ticketPending -> ticketCancelled, in
+	// checkRelay): a request reported failed is never sent, and one sent is
+	// never reported failed by the relay.
+	state atomic.Int32
 	// Origin only: the request (nil for noreply, or once the relay failed
 	// it), and whether its reply came back (the ticket then waits in the
 	// relay's queue until those sent before it are back too).
@@ -99,6 +111,10 @@ type handoff struct {
 	wakeList   []*loop     // peers with tickets pushed in this iteration
 	wakeMarked []bool      // by loop index: in wakeList
 	overflow   [][]*ticket // by loop index: the outbox, tickets not pushed onto the peer's inbox yet
+	// outstanding counts, by peer, the request tickets sent and not back
+	// yet (in the outbox, the peer's inbox, or with the peer): the bound on
+	// what a stalled or slower peer costs (maxOverflow), noreply ones too.
+	outstanding []int
 
 	freeTickets []*ticket
 	// deferred are returned tickets, recycled after the current
@@ -111,6 +127,7 @@ func (lp *loop) initHandoff(loops int) {
 	h.inbox = ring.NewMPSC[*ticket](inboxCap)
 	h.wakeMarked = make([]bool, loops)
 	h.overflow = make([][]*ticket, loops)
+	h.outstanding = make([]int, loops)
 	h.inboxTask = gnet.RunnableFunc(func(context.Context) error { lp.onInbox(); return nil })
 }
 
@@ -175,13 +192,14 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		}
 		bc.ownerLoop = owner
 	}
-	if len(lp.ho.overflow[owner.idx]) >= maxOverflow {
+	if lp.ho.outstanding[owner.idx] >= maxOverflow {
 		bc.lpool.shard.ForwardError.Inc()
 		bc.failOne(r, bc.protoError(fmt.Sprintf("too many requests waiting for event loop %d (it owns the connections to server %s)", owner.idx, bc.addr())))
 		return
 	}
 	t := lp.getTicket()
-	t.relay, t.epoch, t.srv, t.pool, t.conn, t.proto = bc, bc.epoch.Load(), bc.srvh, bc.lpool.pool, lp.idx, bc.proto
+	t.relay, t.srv, t.pool, t.conn, t.proto = bc, bc.srvh, bc.lpool.pool, lp.idx, bc.proto
+	lp.ho.outstanding[owner.idx]++
 	// A copy: the bytes may be a view into the client's input, and a
 	// fragment's own bytes are read again when its parent merges.
 	t.req = append(t.req[:0], raw...)
@@ -282,7 +300,7 @@ func (lp *loop) onInbox() {
 // onHandedIn sends a request a relay of another loop handed over, on this
 // loop's connection to its server, as this loop's own requests are.
 func (lp *loop) onHandedIn(t *ticket) {
-	if t.epoch != t.relay.epoch.Load() {
+	if !t.noreply && !t.state.CompareAndSwap(ticketPending, ticketTaken) {
 		lp.returnTicket(t, nil) // the relay failed it (this loop stalled): not sent, so not applied
 		return
 	}
@@ -350,11 +368,12 @@ func (lp *loop) returnTicket(t *ticket, reply []byte) {
 // The client's own queue puts its replies back in order.
 func (lp *loop) onReturned(t *ticket) {
 	bc := t.relay
-	if t.noreply || t.epoch != bc.epoch.Load() {
+	lp.ho.outstanding[bc.owner]--
+	r := t.orig
+	if t.noreply || r == nil || t.state.Load() == ticketCancelled {
 		lp.putTicket(t) // noreply: done when sent; else the relay failed it meanwhile
 		return
 	}
-	r := t.orig
 	t.orig, t.answered = nil, true
 	for {
 		h, ok := bc.relayQ.Peek()
@@ -365,15 +384,39 @@ func (lp *loop) onReturned(t *ticket) {
 		lp.ho.deferred = append(lp.ho.deferred, h) // its reply may be a view until the writes
 	}
 	lp.complete(r, t.reply, true)
+	if t.answered && !lp.deferredHas(t) {
+		// Waiting in relayQ behind an unanswered ticket: complete has
+		// consumed the reply, so large buffers need not wait with it.
+		t.trim()
+	}
 	bc.closeIfDrained()
+}
+
+// deferredHas says t was popped from its relay's queue in this callback
+// (it is the last of lp.ho.deferred if so: onReturned pops up to it).
+func (lp *loop) deferredHas(t *ticket) bool {
+	d := lp.ho.deferred
+	return len(d) > 0 && d[len(d)-1] == t
+}
+
+// trim drops the ticket's buffers when they are larger than a free ticket
+// keeps.
+func (t *ticket) trim() {
+	if cap(t.req) > keepTicketBuf {
+		t.req = nil
+	}
+	if cap(t.reply) > keepTicketBuf {
+		t.reply = nil
+	}
 }
 
 // checkRelay fails the requests of a relay whose owner loop has run
 // nothing for a whole timeout while its oldest request waited that long:
 // the owner is stalled (a slow server is the owner's to time out, with
 // what it knows of the connection's progress). Those requests are then
-// neither sent nor answered when the owner runs again (the epoch), so a
-// write reported failed is not applied later.
+// neither sent nor answered when the owner runs again (ticket.state), so a
+// write reported failed is not applied later; those the owner took before
+// it stalled stay, to be answered.
 func (bc *backendConn) checkRelay() {
 	lp := bc.lp
 	limit := int64(bc.lpool.pool.Cfg.Timeout)
@@ -390,9 +433,13 @@ func (bc *backendConn) checkRelay() {
 	}
 	bc.stats.ServerTimedout.Inc()
 	reply := bc.errReply(fmt.Sprintf("event loop %d, which owns the connections to it, has not run for %v", bc.owner, time.Duration(limit)))
-	bc.epoch.Add(1)
+	// The queue is taken out first: failing a request can write to its
+	// client, and a nested flush can hand the relay new requests.
+	q := bc.relayQ
+	bc.relayQ = ring.FIFO[*ticket]{}
+	var kept []*ticket
 	for {
-		t, ok := bc.relayQ.Pop()
+		t, ok := q.Pop()
 		if !ok {
 			break
 		}
@@ -400,22 +447,41 @@ func (bc *backendConn) checkRelay() {
 			lp.ho.deferred = append(lp.ho.deferred, t) // back home already
 			continue
 		}
+		if !t.state.CompareAndSwap(ticketPending, ticketCancelled) {
+			kept = append(kept, t) // the owner took it before it stalled: it will answer
+			continue
+		}
 		r := t.orig
-		t.orig = nil // the ticket is the owner's: it comes back, stale, and is freed then
+		t.orig = nil // the ticket comes back (or is in the outbox, below) and is freed then
 		bc.failOne(r, reply)
 	}
-	// Those still waiting here for room in the owner's inbox never left.
-	q := lp.ho.overflow[bc.owner]
-	kept := q[:0]
-	for _, t := range q {
-		if !t.back && t.relay == bc {
+	since := bc.relayQ // handed over while failing (a nested flush)
+	bc.relayQ = ring.FIFO[*ticket]{}
+	for _, t := range kept {
+		bc.relayQ.Push(t)
+	}
+	for {
+		t, ok := since.Pop()
+		if !ok {
+			break
+		}
+		bc.relayQ.Push(t)
+	}
+	// The cancelled ones still waiting here for room in the owner's inbox
+	// never left.
+	out := lp.ho.overflow[bc.owner]
+	n := 0
+	for _, t := range out {
+		if !t.back && t.relay == bc && t.state.Load() == ticketCancelled {
+			lp.ho.outstanding[bc.owner]--
 			lp.putTicket(t)
 			continue
 		}
-		kept = append(kept, t)
+		out[n] = t
+		n++
 	}
-	clear(q[len(kept):])
-	lp.ho.overflow[bc.owner] = kept
+	clear(out[n:])
+	lp.ho.overflow[bc.owner] = out[:n]
 }
 
 func (lp *loop) getTicket() *ticket {
@@ -440,12 +506,17 @@ func (lp *loop) putTicket(t *ticket) {
 		reply = nil
 	}
 	*t = ticket{from: lp, req: req, reply: reply}
-	if h := &lp.ho; len(h.freeTickets) < inboxCap {
+	if h := &lp.ho; len(h.freeTickets) < maxFreeTickets {
 		h.freeTickets = append(h.freeTickets, t)
 	}
 }
 
-const keepTicketBuf = 4 << 10
+// A loop keeps at most maxFreeTickets free tickets, with buffers of up to
+// keepTicketBuf bytes each: about 1 MiB per loop at most.
+const (
+	keepTicketBuf  = 512
+	maxFreeTickets = 1024
+)
 
 // freeDeferredBufs recycles the returned tickets once the writes are done.
 func (lp *loop) freeDeferredBufs() {
