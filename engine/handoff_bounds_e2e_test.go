@@ -25,16 +25,7 @@ func TestHandoffNoreplyFloodToStalledOwnerIsBounded(t *testing.T) {
 	p := startProxyYAML(t, mcPoolYAML(listen, "memcache", servers,
 		"server_connections: 1", "server_connections_scope: process"), servers)
 	owner := engine.ConnOwner(servers[0].Addr, 2)
-	var c *testutil.Raw
-	for range 4 {
-		r := testutil.RawConn(t, p.addr)
-		_, _ = r.Write([]byte("version\r\n"))
-		_, _ = r.ReadLine()
-		if l, ok := p.srv.ClientLoops()[r.Conn.LocalAddr().String()]; ok && l != owner {
-			c = r
-			break
-		}
-	}
+	c := mcClientOffLoop(t, p, owner)
 	require.NotNil(t, c, "a client on the loop that does not own the connection")
 	const n = 300_000
 	var b []byte
@@ -121,17 +112,7 @@ func TestHandoffNoreplyNotFailedIsNotDropped(t *testing.T) {
 	p := startProxyYAML(t, mcPoolYAML(listen, "memcache", servers, "timeout: 300",
 		"server_connections: 1", "server_connections_scope: process"), servers)
 	owner := engine.ConnOwner(servers[0].Addr, 2)
-	var c *testutil.Raw
-	for range 4 {
-		r := testutil.RawConn(t, p.addr)
-		_, _ = r.Write([]byte("version\r\n"))
-		_, _ = r.ReadLine()
-		if l, ok := p.srv.ClientLoops()[r.Conn.LocalAddr().String()]; ok && l != owner {
-			c = r
-			break
-		}
-	}
-	require.NotNil(t, c)
+	c := mcClientOffLoop(t, p, owner)
 	p.srv.StallLoop(owner, 1500*time.Millisecond)
 	_, err := c.Write([]byte("set a 0 0 1 noreply\r\nA\r\nget x\r\n"))
 	require.NoError(t, err)
@@ -147,4 +128,20 @@ func TestHandoffNoreplyNotFailedIsNotDropped(t *testing.T) {
 		return err == nil && !strings.Contains(l, "has not run for")
 	}, 10*time.Second, 50*time.Millisecond)
 	require.Equal(t, "VALUE a 0 1", l, "the noreply set, never reported failed, was applied")
+}
+
+// mcClientOffLoop connects memcache clients until one is on a loop other
+// than owner (accepted round robin: within a few).
+func mcClientOffLoop(t *testing.T, p *proxy, owner int) *testutil.Raw {
+	t.Helper()
+	for range 4 {
+		r := testutil.RawConn(t, p.addr)
+		_, _ = r.Write([]byte("version\r\n"))
+		_, _ = r.ReadLine() // answered: the proxy knows the client
+		if l, ok := p.srv.ClientLoops()[r.Conn.LocalAddr().String()]; ok && l != owner {
+			return r
+		}
+	}
+	t.Fatal("no client on a loop other than the owner")
+	return nil
 }

@@ -8,10 +8,8 @@ package engine_test
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,45 +46,11 @@ func slowConnectServer(t *testing.T) (addr string, release func()) {
 				if err != nil {
 					return
 				}
-				go serveEchoGet(c)
+				go serveEcho(c, 0)
 			}
 		}()
 	}
 	return addr, release
-}
-
-func serveEchoGet(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReader(c)
-	bw := bufio.NewWriter(c)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
-		var args []string
-		for i := 0; i < n; i++ {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			k, _ := strconv.Atoi(strings.TrimSpace(l[1:]))
-			b := make([]byte, k+2)
-			if _, err := io.ReadFull(br, b); err != nil {
-				return
-			}
-			args = append(args, string(b[:k]))
-		}
-		if len(args) == 2 {
-			fmt.Fprintf(bw, "$%d\r\n%s\r\n", len(args[1]), args[1])
-		} else {
-			bw.WriteString("+OK\r\n")
-		}
-		if br.Buffered() == 0 {
-			bw.Flush()
-		}
-	}
 }
 
 func TestHandoffRepliesMatchedByIdentityWhenOwnerRefuses(t *testing.T) {
@@ -208,43 +172,10 @@ func echoServerOwnedBy0(t *testing.T) string {
 				if err != nil {
 					return
 				}
-				go serveEchoGetSlow(c)
+				go serveEcho(c, 2*time.Second)
 			}
 		}()
 		return ln.Addr().String()
-	}
-}
-
-func serveEchoGetSlow(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReader(c)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
-		var args []string
-		for i := 0; i < n; i++ {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			k, _ := strconv.Atoi(strings.TrimSpace(l[1:]))
-			b := make([]byte, k+2)
-			if _, err := io.ReadFull(br, b); err != nil {
-				return
-			}
-			args = append(args, string(b[:k]))
-		}
-		if len(args) == 2 && strings.HasPrefix(args[1], "slow") {
-			time.Sleep(2 * time.Second)
-		}
-		if len(args) == 2 {
-			fmt.Fprintf(c, "$%d\r\n%s\r\n", len(args[1]), args[1])
-		} else {
-			fmt.Fprintf(c, "+OK\r\n")
-		}
 	}
 }
 
@@ -343,4 +274,30 @@ func clientLoops(t *testing.T, p *proxy, n int) map[string]int {
 	var loops map[string]int
 	require.Eventually(t, func() bool { loops = p.srv.ClientLoops(); return len(loops) >= n }, 5*time.Second, 5*time.Millisecond)
 	return loops
+}
+
+// serveEcho is a fake redis answering GET k with k (after slow, when k
+// starts with "slow") and anything else with +OK; replies to a pipeline
+// leave in one write.
+func serveEcho(c net.Conn, slow time.Duration) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	bw := bufio.NewWriter(c)
+	for {
+		args, err := readCommand(br)
+		if err != nil {
+			return
+		}
+		if len(args) == 2 && strings.HasPrefix(args[1], "slow") {
+			time.Sleep(slow)
+		}
+		if len(args) == 2 {
+			fmt.Fprintf(bw, "$%d\r\n%s\r\n", len(args[1]), args[1])
+		} else {
+			bw.WriteString("+OK\r\n")
+		}
+		if br.Buffered() == 0 {
+			bw.Flush()
+		}
+	}
 }
