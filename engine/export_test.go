@@ -22,13 +22,7 @@ func (s *Server) StallLoop(idx int, d time.Duration) {
 
 // ConnOwner is the loop that owns the first of a server's connections in
 // scope "process".
-func ConnOwner(addr string, loops int) int {
-	_, owner := connShare(addr, 1, loops, 0)
-	if own, _ := connShare(addr, 1, loops, owner); own == 1 {
-		return owner
-	}
-	return 0
-}
+func ConnOwner(addr string, loops int) int { return firstOwner(addr, loops) }
 
 // ClientLoops maps each client's remote address to its loop's index.
 func (s *Server) ClientLoops() map[string]int {

@@ -3,13 +3,13 @@ package engine
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/ferry-proxy/ferry/backend"
+	"github.com/ferry-proxy/ferry/backend/hash"
 	"github.com/ferry-proxy/ferry/codec/memcache"
 	"github.com/ferry-proxy/ferry/ring"
 	"github.com/ferry-proxy/ferry/worker"
@@ -92,7 +92,6 @@ type ticket struct {
 	mcCmd     memcache.TextCmd
 	binOp     memcache.Opcode
 	binOpaque uint32
-	proto     protocol
 
 	// Set by the owner.
 	reply []byte // the reply's bytes (the ticket's own buffer, reused); empty for none (noreply, a quiet miss)
@@ -142,9 +141,7 @@ func connShare(addr string, n, loops, idx int) (own, owner int) {
 	if loops <= 1 {
 		return n, idx
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(addr))
-	base := int(h.Sum32() % uint32(loops))
+	base := firstOwner(addr, loops)
 	k := (idx - base + loops) % loops
 	own = n / loops
 	if k < n%loops {
@@ -154,6 +151,11 @@ func connShare(addr string, n, loops, idx int) (own, owner int) {
 		return own, idx
 	}
 	return 0, (base + k%n) % loops
+}
+
+// firstOwner is the loop that owns a server's first connection.
+func firstOwner(addr string, loops int) int {
+	return int(hash.FNV1a_32([]byte(addr)) % uint32(loops))
 }
 
 // newRelay is loop lp's stand-in for the connections loop owner has to sv.
@@ -198,7 +200,7 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		return
 	}
 	t := lp.getTicket()
-	t.relay, t.srv, t.pool, t.conn, t.proto = bc, bc.srvh, bc.lpool.pool, lp.idx, bc.proto
+	t.relay, t.srv, t.pool, t.conn = bc, bc.srvh, bc.lpool.pool, lp.idx
 	lp.ho.outstanding[owner.idx]++
 	// A copy: the bytes may be a view into the client's input, and a
 	// fragment's own bytes are read again when its parent merges.
@@ -384,24 +386,17 @@ func (lp *loop) onReturned(t *ticket) {
 		lp.ho.deferred = append(lp.ho.deferred, h) // its reply may be a view until the writes
 	}
 	lp.complete(r, t.reply, true)
-	if t.answered && !lp.deferredHas(t) {
-		// Waiting in relayQ behind an unanswered ticket: complete has
-		// consumed the reply, so large buffers need not wait with it.
-		t.trim()
-	}
+	// complete has taken what it needs of the reply (a copy, or bytes
+	// queued): a ticket waiting in relayQ behind an unanswered one need not
+	// hold large buffers meanwhile (putTicket would drop them anyway).
+	t.trimBuffers()
 	bc.closeIfDrained()
 }
 
-// deferredHas says t was popped from its relay's queue in this callback
-// (it is the last of lp.ho.deferred if so: onReturned pops up to it).
-func (lp *loop) deferredHas(t *ticket) bool {
-	d := lp.ho.deferred
-	return len(d) > 0 && d[len(d)-1] == t
-}
-
-// trim drops the ticket's buffers when they are larger than a free ticket
-// keeps.
-func (t *ticket) trim() {
+// trimBuffers drops the ticket's buffers that are larger than a free
+// ticket keeps (keepTicketBuf), and empties the others for reuse.
+func (t *ticket) trimBuffers() {
+	t.req, t.reply = t.req[:0], t.reply[:0]
 	if cap(t.req) > keepTicketBuf {
 		t.req = nil
 	}
@@ -498,14 +493,8 @@ func (lp *loop) getTicket() *ticket {
 // each: steady hand-off costs no allocation, and the free list's memory
 // stays bounded.
 func (lp *loop) putTicket(t *ticket) {
-	req, reply := t.req[:0], t.reply[:0]
-	if cap(req) > keepTicketBuf {
-		req = nil
-	}
-	if cap(reply) > keepTicketBuf {
-		reply = nil
-	}
-	*t = ticket{from: lp, req: req, reply: reply}
+	t.trimBuffers()
+	*t = ticket{from: lp, req: t.req, reply: t.reply}
 	if h := &lp.ho; len(h.freeTickets) < maxFreeTickets {
 		h.freeTickets = append(h.freeTickets, t)
 	}
