@@ -81,11 +81,13 @@ type backendConn struct {
 	downMsg   []byte
 
 	// A relay (stateRelay, handoff.go): the index of the loop that owns the
-	// connection its requests go to, that loop once known, and its tickets
-	// in flight in the order sent (answered ones leave from the head).
+	// connection its requests go to, that loop once known, its tickets
+	// with requests in flight in the order sent (answered ones leave from
+	// the head), and the ticket taking this iteration's requests.
 	owner     int
 	ownerLoop *loop
 	relayQ    ring.FIFO[*ticket]
+	open      *ticket
 }
 
 // dialCtx is the gnet context of an enrolled backend connection.

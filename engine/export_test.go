@@ -55,7 +55,7 @@ func (s *Server) TicketFreeList(idx int) (n, bytes int) {
 	_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		n = len(lp.ho.freeTickets)
 		for _, t := range lp.ho.freeTickets {
-			bytes += cap(t.req) + cap(t.reply)
+			bytes += t.bufBytes()
 		}
 		close(done)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -21,36 +22,53 @@ import (
 // server. In scope "process" the process opens server_connections to each
 // server in all, as twemproxy does: they are spread over the loops
 // (connShare), and a loop that owns none to a server has a relay in their
-// place. A relay is a backendConn without a socket: enqueue puts the
-// request's bytes in a ticket and pushes it onto the inbox of the loop that
-// owns the connection (a lock-free ring), which sends it on that connection
-// with the same code as its own requests (enqueue); the owner's complete
-// writes the reply into the ticket and pushes it back; the origin pops its
-// relay's oldest request and completes it as any other. A relay's requests
-// all go through one of the owner's connections, and tickets come back in
-// the order they went, so a relay matches replies by order, as a
-// connection does.
+// place. A relay is a backendConn without a socket: enqueue appends the
+// request's bytes to the relay's open ticket, which goes to the loop that
+// owns the connection (through its inbox, a lock-free ring) at the end of
+// the iteration; that loop sends the ticket's requests on the connection
+// with the same code as its own (enqueue); the owner's complete writes
+// each reply into the ticket, and once all are answered the ticket goes
+// back; the origin completes each request as any other (complete), so each
+// client's order is kept.
 //
-// A loop hands another its tickets once per batch, never per request:
-// sending appends to the peer's outbox, and the end of the iteration
-// (writeAll) pushes each outbox onto the peer's ring as one entry (the
-// tickets linked by next: one atomic push and one cache line crossing
-// cores per batch) and wakes the peer with one gnet task, unless one is
-// pending already (wakeFlag).
+// A ticket carries all of a relay's requests of one iteration (up to
+// ticketMaxItems or ticketMaxBytes): the requests' bytes and their replies
+// each in one buffer, their details in one array. The two loops run on
+// different cores, so what crosses is cache lines: a few contiguous
+// buffers per batch cost much less than an object per request (each a
+// chain of cache misses on the other core). And a loop hands another its
+// tickets once per iteration, never per request: sending appends to the
+// peer's outbox, and the end of the iteration (writeAll) pushes each
+// outbox onto the peer's ring as one entry (the tickets linked by next:
+// one atomic push per batch) and wakes the peer with one gnet task, unless
+// one is pending already (wakeFlag).
+//
+// A ticket's requests all go to one server, on the same connection of the
+// owner (ticket.conn), so they are answered in the order sent: waiting for
+// the last of them delays the first little.
 //
 // A ticket belongs to one loop at a time; the rings' push and pop order the
 // hand-overs (the ring's cell sequence is a release/acquire pair), so its
-// fields are plain.
+// fields are plain (but state).
 
 // inboxCap is the number of batches a loop's inbox holds; more wait on
 // the sender (lp.ho.overflow, the outbox) until the owner drains.
 const inboxCap = 4096
 
-// maxOverflow bounds the tickets a loop has out with one peer (sent and not
-// back): a stalled or slower peer costs bounded memory, and requests past
-// the bound fail at once. (What a relay has in flight is bounded by its clients'
-// max_inflight, as on a connection.)
+// maxOverflow bounds the requests a loop has out with one peer (sent and
+// not back): a stalled or slower peer costs bounded memory, and requests
+// past the bound fail at once. (What a relay has in flight is bounded by
+// its clients' max_inflight, as on a connection.)
 const maxOverflow = 1 << 16
+
+// A ticket takes requests until it holds ticketMaxItems of them or
+// ticketMaxBytes of their bytes; the next ones open a new ticket. The bound
+// keeps a ticket's buffers reusable and lets the owner answer a long
+// pipeline in parts.
+const (
+	ticketMaxItems = 256
+	ticketMaxBytes = 32 << 10
+)
 
 // stallLimitNoTimeout is how long a relay of a pool without a timeout waits
 // for an owner loop that runs nothing at all before it fails the requests:
@@ -64,40 +82,51 @@ const (
 	ticketCancelled
 )
 
-// ticket carries one request from a loop with a relay to the loop that owns
-// the connection, and its reply back.
+// ticket carries a relay's requests of one iteration from the loop with
+// the relay to the loop that owns the connection, and their replies back.
 type ticket struct {
 	// Set by the origin.
 	from  *loop
 	relay *backendConn // the origin's relay (only the origin reads it)
-	// state decides, once, between the owner sending the request
+	srv   *backend.Server
+	pool  *backend.Pool // the relay's pool (immutable), for a transient connection (connFor)
+	conn  int           // picks the owner's connection: one for all the requests of a relay, so they stay in order
+	req   []byte        // the requests' bytes, one after the other (the ticket's own buffer, reused)
+	items []handItem
+	// state decides, once, between the owner taking the ticket
 	// (ticketPending -> ticketTaken, in onHandedIn) and the origin failing
-	// it for a stalled owner (ticketPending -> ticketCancelled, in
-	// checkRelay): a request reported failed is never sent, and one sent is
-	// never reported failed by the relay.
+	// its requests for a stalled owner (ticketPending -> ticketCancelled,
+	// in checkRelay): a request reported failed is never sent, and one sent
+	// is never reported failed by the relay. (A cancelled ticket's noreply
+	// requests are sent still: nothing reported them failed.)
 	state atomic.Int32
-	// Origin only: the request (nil for noreply, or once the relay failed
-	// it), and whether its reply came back (the ticket then waits in the
-	// relay's queue until those sent before it are back too).
-	orig     *request
+	// Origin only: whether the ticket has requests that want a reply (it is
+	// then in the relay's relayQ), since when (checkRelay), and whether it
+	// came back (it then waits in relayQ until those sent before it are
+	// back too).
+	inQ      bool
+	sentAt   int64
 	answered bool
-	srv      *backend.Server
-	pool     *backend.Pool // the relay's pool (immutable), for a transient connection (connFor)
-	conn     int           // picks the owner's connection: one for all the requests of a relay, so they stay in order
-	req      []byte        // the request's bytes (the ticket's own buffer, reused)
-
-	noreply   bool
-	frag      bool // a fragment of a split command: failures are not binary packets of their own
-	binQuiet  bool
-	mcCmd     memcache.TextCmd
-	binOp     memcache.Opcode
-	binOpaque uint32
 
 	// Set by the owner.
-	reply []byte // the reply's bytes (the ticket's own buffer, reused); empty for none (noreply, a quiet miss)
+	reply []byte // the replies' bytes (the ticket's own buffer, reused), where items say
+	left  int    // requests not answered yet, plus one while they are being sent
 	back  bool   // on its way back to the origin
 
 	next *ticket // the next ticket of the batch it was pushed in (set by the sender)
+}
+
+// handItem is one request of a ticket.
+type handItem struct {
+	orig              *request // origin only: the request; nil for noreply, or once the relay failed it
+	end               int      // the end of its bytes in ticket.req (they start where the previous item's end)
+	replyAt, replyAt1 int      // owner: its reply, ticket.reply[replyAt:replyAt1]
+	binOpaque         uint32
+	mcCmd             memcache.TextCmd
+	binOp             memcache.Opcode
+	noreply           bool
+	frag              bool // a fragment of a split command: failures are not binary packets of their own
+	binQuiet          bool
 }
 
 // handoff is a loop's side of the hand-off: its inbox and whom to wake.
@@ -110,12 +139,13 @@ type handoff struct {
 	wakeList   []*loop     // peers with tickets pushed in this iteration
 	wakeMarked []bool      // by loop index: in wakeList
 	overflow   [][]*ticket // by loop index: the outbox, tickets not pushed onto the peer's inbox yet
-	// outstanding counts, by peer, the request tickets sent and not back
-	// yet (in the outbox, the peer's inbox, or with the peer): the bound on
-	// what a stalled or slower peer costs (maxOverflow), noreply ones too.
+	// outstanding counts, by peer, the requests sent and not back yet (in
+	// the outbox, the peer's inbox, or with the peer): the bound on what a
+	// stalled or slower peer costs (maxOverflow), noreply ones too.
 	outstanding []int
 
 	freeTickets []*ticket
+	freeBytes   int // the buffers the free tickets keep
 	// deferred are returned tickets, recycled after the current
 	// callback's writes (complete may queue their replies as views).
 	deferred []*ticket
@@ -199,21 +229,27 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		bc.failOne(r, bc.protoError(fmt.Sprintf("too many requests waiting for event loop %d (it owns the connections to server %s)", owner.idx, bc.addr())))
 		return
 	}
-	t := lp.getTicket()
-	t.relay, t.srv, t.pool, t.conn = bc, bc.srvh, bc.lpool.pool, lp.idx
+	t := bc.open
+	if t == nil || len(t.items) >= ticketMaxItems || len(t.req) >= ticketMaxBytes {
+		t = lp.getTicket()
+		t.relay, t.srv, t.pool, t.conn = bc, bc.srvh, bc.lpool.pool, lp.idx
+		bc.open = t
+		lp.sendTicket(owner, t) // in the outbox until the end of the iteration, taking more meanwhile
+	}
 	lp.ho.outstanding[owner.idx]++
 	// A copy: the bytes may be a view into the client's input, and a
 	// fragment's own bytes are read again when its parent merges.
-	t.req = append(t.req[:0], raw...)
-	t.noreply, t.frag, t.binQuiet = r.noreply, r.parent != nil, r.binQuiet
-	t.mcCmd, t.binOp, t.binOpaque = r.mcCmd, r.binOp, r.binOpaque
-	if !r.noreply {
-		t.orig = r
-		bc.relayQ.Push(t)
-	}
-	lp.sendTicket(owner, t)
+	t.req = append(t.req, raw...)
+	t.items = append(t.items, handItem{end: len(t.req), noreply: r.noreply, frag: r.parent != nil,
+		binQuiet: r.binQuiet, mcCmd: r.mcCmd, binOp: r.binOp, binOpaque: r.binOpaque})
 	if r.noreply {
 		lp.complete(r, nil, false) // done once on its way, as on a connection
+		return
+	}
+	t.items[len(t.items)-1].orig = r
+	if !t.inQ {
+		t.inQ, t.sentAt = true, lp.now
+		bc.relayQ.Push(t)
 	}
 }
 
@@ -228,15 +264,21 @@ func (lp *loop) sendTicket(dst *loop, t *ticket) {
 }
 
 // wakePeers pushes each outbox this iteration filled onto its peer's inbox,
-// as one batch, and wakes the peer.
+// as one batch, and wakes the peer. The relays' open tickets close: the
+// next requests open new ones.
 func (lp *loop) wakePeers() {
 	h := &lp.ho
 	for i, dst := range h.wakeList {
 		h.wakeList[i] = nil
 		h.wakeMarked[dst.idx] = false
 		if q := h.overflow[dst.idx]; len(q) > 0 {
-			for j, t := range q[:len(q)-1] {
-				t.next = q[j+1]
+			for j, t := range q {
+				if !t.back && t.relay.open == t {
+					t.relay.open = nil
+				}
+				if j+1 < len(q) {
+					t.next = q[j+1]
+				}
 			}
 			q[len(q)-1].next = nil
 			if dst.ho.inbox.Push(q[0]) {
@@ -299,43 +341,57 @@ func (lp *loop) onInbox() {
 	lp.flush()
 }
 
-// onHandedIn sends a request a relay of another loop handed over, on this
-// loop's connection to its server, as this loop's own requests are.
+// onHandedIn sends the requests of a ticket a relay of another loop handed
+// over, on this loop's connection to their server, as this loop's own
+// requests are.
 func (lp *loop) onHandedIn(t *ticket) {
-	if !t.noreply && !t.state.CompareAndSwap(ticketPending, ticketTaken) {
-		lp.returnTicket(t, nil) // the relay failed it (this loop stalled): not sent, so not applied
-		return
+	taken := t.state.CompareAndSwap(ticketPending, ticketTaken)
+	t.reply, t.left = t.reply[:0], 1 // the one held while sending: a reply may come at once (a refusal)
+	var bc *backendConn
+	transient := false
+	start := 0
+	for i := range t.items {
+		it := &t.items[i]
+		raw := t.req[start:it.end]
+		start = it.end
+		if !taken && !it.noreply {
+			continue // the relay failed it (this loop stalled): not sent, so not applied
+		}
+		if bc == nil {
+			bc, transient = lp.connFor(t)
+		}
+		r := lp.getReq()
+		r.ticket, r.ticketItem = t, i
+		r.noreply, r.handFrag, r.binQuiet = it.noreply, it.frag, it.binQuiet
+		r.mcCmd, r.binOp, r.binOpaque = it.mcCmd, it.binOp, it.binOpaque
+		t.left++
+		// raw is a view for enqueue (as a client's input is): the ticket
+		// goes back only once all its requests are answered, long after
+		// their bytes are written (or copied to wait for a dial).
+		bc.enqueue(r, raw)
 	}
-	bc, transient := lp.connFor(t)
-	r := lp.getReq()
-	r.ticket = t
-	r.noreply, r.handFrag, r.binQuiet = t.noreply, t.frag, t.binQuiet
-	r.mcCmd, r.binOp, r.binOpaque = t.mcCmd, t.binOp, t.binOpaque
-	// t.req is a view for enqueue (as a client's input is): the ticket
-	// goes back only once r is answered, long after its bytes are written
-	// (or copied to wait for a dial).
-	bc.enqueue(r, t.req)
 	if transient {
-		lp.retire(bc) // after the enqueue has dialled: it closes once drained
+		lp.retire(bc) // after the enqueues have dialled: it closes once drained
 	}
+	lp.ticketDone(t)
 }
 
-// connFor is this loop's connection for a handed-over request: one of its
+// connFor is this loop's connection for a handed-over ticket: one of its
 // connections to the server, always the same for one relay. During a
 // reload the two loops may route by different views: when the origin has
 // adopted a topology this loop has not yet, this loop adopts it first (it
 // is published before any loop adopts it); when this loop no longer has
 // the server (the origin routed by the view before), a connection it
-// retired still takes the request, or a transient one is opened for it
-// and closes once drained: the request goes where the origin's view sent
-// it, as it would on a connection of the origin's own.
+// retired still takes the requests, or a transient one is opened for them
+// and closes once drained: the requests go where the origin's view sent
+// them, as they would on a connection of the origin's own.
 func (lp *loop) connFor(t *ticket) (bc *backendConn, transient bool) {
 	if lp.conns[t.srv] == nil {
 		lp.adopt(lp.srv.topo.Load())
 	}
 	if cs := lp.conns[t.srv]; len(cs) > 0 {
 		// (A relay when this loop hands the server over too, ownership
-		// having moved in a reload: it passes the request on.)
+		// having moved in a reload: it passes the requests on.)
 		return cs[t.conn%len(cs)], false
 	}
 	for _, bc := range lp.retired {
@@ -348,60 +404,79 @@ func (lp *loop) connFor(t *ticket) (bc *backendConn, transient bool) {
 }
 
 // replyToOrigin is complete for a request handed over by another loop: the
-// reply goes back in its ticket.
+// reply goes into its ticket, which goes back once all its requests are
+// answered.
 func (lp *loop) replyToOrigin(r *request, reply []byte) {
 	t := r.ticket
+	it := &t.items[r.ticketItem]
 	r.ticket = nil
-	lp.returnTicket(t, reply)
+	it.replyAt = len(t.reply)
+	t.reply = append(t.reply, reply...)
+	it.replyAt1 = len(t.reply)
 	lp.release(r)
+	lp.ticketDone(t)
 }
 
-// returnTicket sends t back to its origin with a copy of reply.
-func (lp *loop) returnTicket(t *ticket, reply []byte) {
-	t.reply = append(t.reply[:0], reply...)
-	t.back = true
-	lp.sendTicket(t.from, t)
+// ticketDone counts one request of t answered (or the sending done), and
+// sends t back to its origin when none is left.
+func (lp *loop) ticketDone(t *ticket) {
+	if t.left--; t.left == 0 {
+		t.back = true
+		lp.sendTicket(t.from, t)
+	}
 }
 
-// onReturned completes the request whose reply t brings. Replies are
-// matched by identity, not by order: a relay's requests may come back out
-// of order (one fails at once on the owner while those before it wait for
-// a dial; a reload moves the owner's connections between two of them).
+// onReturned completes the requests whose replies t brings. Tickets are
+// matched by identity, not by order: a relay's tickets may come back out
+// of order (a reload moves the owner's connections between two of them).
 // The client's own queue puts its replies back in order.
 func (lp *loop) onReturned(t *ticket) {
 	bc := t.relay
-	lp.ho.outstanding[bc.owner]--
-	r := t.orig
-	if t.noreply || r == nil || t.state.Load() == ticketCancelled {
-		lp.putTicket(t) // noreply: done when sent; else the relay failed it meanwhile
+	lp.ho.outstanding[bc.owner] -= len(t.items)
+	if !t.inQ || t.state.Load() == ticketCancelled {
+		lp.putTicket(t) // noreply only: done when sent; or the relay failed its requests meanwhile
 		return
 	}
-	t.orig, t.answered = nil, true
+	t.answered = true
+	queued := true // t still waits in relayQ, behind an unanswered ticket
 	for {
 		h, ok := bc.relayQ.Peek()
 		if !ok || !h.answered {
 			break
 		}
 		bc.relayQ.Pop()
-		lp.ho.deferred = append(lp.ho.deferred, h) // its reply may be a view until the writes
+		queued = queued && h != t
+		lp.ho.deferred = append(lp.ho.deferred, h) // its replies may be views until the writes
 	}
-	lp.complete(r, t.reply, true)
-	// complete has taken what it needs of the reply (a copy, or bytes
+	for i := range t.items {
+		it := &t.items[i]
+		if r := it.orig; r != nil {
+			it.orig = nil
+			lp.complete(r, t.reply[it.replyAt:it.replyAt1], true)
+		}
+	}
+	// complete has taken what it needs of the replies (copies, or bytes
 	// queued): a ticket waiting in relayQ behind an unanswered one need not
 	// hold large buffers meanwhile (putTicket would drop them anyway).
-	t.trimBuffers()
+	if queued {
+		t.trimBuffers()
+	}
 	bc.closeIfDrained()
 }
 
 // trimBuffers drops the ticket's buffers that are larger than a free
 // ticket keeps (keepTicketBuf), and empties the others for reuse.
 func (t *ticket) trimBuffers() {
-	t.req, t.reply = t.req[:0], t.reply[:0]
+	clear(t.items) // the requests they point to
+	t.req, t.reply, t.items = t.req[:0], t.reply[:0], t.items[:0]
 	if cap(t.req) > keepTicketBuf {
 		t.req = nil
 	}
 	if cap(t.reply) > keepTicketBuf {
 		t.reply = nil
+	}
+	if cap(t.items) > 2*ticketMaxItems { // (append rounds a capacity up to its size class)
+		t.items = nil
 	}
 }
 
@@ -423,13 +498,16 @@ func (bc *backendConn) checkRelay() {
 		return
 	}
 	now := lp.now
-	if now-t.orig.sentAt < limit || now-bc.ownerLoop.ho.heartbeat.Load() < limit {
+	if now-t.sentAt < limit || now-bc.ownerLoop.ho.heartbeat.Load() < limit {
 		return
 	}
 	bc.stats.ServerTimedout.Inc()
 	reply := bc.errReply(fmt.Sprintf("event loop %d, which owns the connections to it, has not run for %v", bc.owner, time.Duration(limit)))
-	// The queue is taken out first: failing a request can write to its
-	// client, and a nested flush can hand the relay new requests.
+	// The open ticket closes (requests from now on go in a new one, not in
+	// one cancelled), and the queue is taken out first: failing a request
+	// can write to its client, and a nested flush can hand the relay new
+	// requests.
+	bc.open = nil
 	q := bc.relayQ
 	bc.relayQ = ring.FIFO[*ticket]{}
 	var kept []*ticket
@@ -446,9 +524,15 @@ func (bc *backendConn) checkRelay() {
 			kept = append(kept, t) // the owner took it before it stalled: it will answer
 			continue
 		}
-		r := t.orig
-		t.orig = nil // the ticket comes back (or is in the outbox, below) and is freed then
-		bc.failOne(r, reply)
+		// The ticket comes back (its noreply requests are sent still) and
+		// is freed then.
+		for i := range t.items {
+			it := &t.items[i]
+			if r := it.orig; r != nil {
+				it.orig = nil
+				bc.failOne(r, reply)
+			}
+		}
 	}
 	since := bc.relayQ // handed over while failing (a nested flush)
 	bc.relayQ = ring.FIFO[*ticket]{}
@@ -462,49 +546,48 @@ func (bc *backendConn) checkRelay() {
 		}
 		bc.relayQ.Push(t)
 	}
-	// The cancelled ones still waiting here for room in the owner's inbox
-	// never left.
-	out := lp.ho.overflow[bc.owner]
-	n := 0
-	for _, t := range out {
-		if !t.back && t.relay == bc && t.state.Load() == ticketCancelled {
-			lp.ho.outstanding[bc.owner]--
-			lp.putTicket(t)
-			continue
-		}
-		out[n] = t
-		n++
-	}
-	clear(out[n:])
-	lp.ho.overflow[bc.owner] = out[:n]
 }
 
 func (lp *loop) getTicket() *ticket {
 	h := &lp.ho
 	if n := len(h.freeTickets); n > 0 {
 		t := h.freeTickets[n-1]
+		h.freeTickets[n-1] = nil
 		h.freeTickets = h.freeTickets[:n-1]
+		h.freeBytes -= t.bufBytes()
 		return t
 	}
 	return &ticket{from: lp}
 }
 
 // putTicket recycles t, keeping its buffers up to keepTicketBuf bytes
-// each: steady hand-off costs no allocation, and the free list's memory
-// stays bounded.
+// each while the free tickets' buffers stay within maxFreeBytes: steady
+// hand-off costs no allocation, and the free list's memory stays bounded.
 func (lp *loop) putTicket(t *ticket) {
 	t.trimBuffers()
-	*t = ticket{from: lp, req: t.req, reply: t.reply}
-	if h := &lp.ho; len(h.freeTickets) < maxFreeTickets {
-		h.freeTickets = append(h.freeTickets, t)
+	*t = ticket{from: lp, req: t.req, reply: t.reply, items: t.items}
+	h := &lp.ho
+	if len(h.freeTickets) >= maxFreeTickets {
+		return
 	}
+	if h.freeBytes+t.bufBytes() > maxFreeBytes {
+		t.req, t.reply, t.items = nil, nil, nil
+	}
+	h.freeBytes += t.bufBytes()
+	h.freeTickets = append(h.freeTickets, t)
+}
+
+// bufBytes is the memory of a free ticket's buffers.
+func (t *ticket) bufBytes() int {
+	return cap(t.req) + cap(t.reply) + cap(t.items)*int(unsafe.Sizeof(handItem{}))
 }
 
 // A loop keeps at most maxFreeTickets free tickets, with buffers of up to
-// keepTicketBuf bytes each: about 1 MiB per loop at most.
+// keepTicketBuf bytes each and maxFreeBytes in all.
 const (
-	keepTicketBuf  = 512
+	keepTicketBuf  = 64 << 10
 	maxFreeTickets = 1024
+	maxFreeBytes   = 1 << 20
 )
 
 // freeDeferredBufs recycles the returned tickets once the writes are done.

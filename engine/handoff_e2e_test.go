@@ -174,3 +174,56 @@ func TestReloadConnectionScopeUnderLoad(t *testing.T) {
 	}
 	pl.check(t)
 }
+
+// One write of thousands of requests from a client on each loop: a relay's
+// requests of one read fill several tickets (ticketMaxItems, and
+// ticketMaxBytes with values of 40 KB), MGETs split into fragments over
+// three servers, owned by different loops. Every reply comes back, in order.
+func TestHandoffLongPipelineSpansTickets(t *testing.T) {
+	servers := startRedises(t, 3)
+	p := startProxy(t, servers, "server_connections: 1", "server_connections_scope: process")
+	loops := map[int]*testutil.Raw{}
+	for len(loops) < 2 {
+		r := testutil.RawConn(t, p.addr)
+		_, err := r.Do("PING")
+		require.NoError(t, err)
+		loops[p.srv.ClientLoops()[r.Conn.LocalAddr().String()]] = r
+	}
+	big := strings.Repeat("b", 40_000)
+	errs := make(chan error, len(loops))
+	for idx, raw := range loops {
+		go func() {
+			const n = 1500
+			var b []byte
+			var want []string
+			for i := range n {
+				k := fmt.Sprintf("long%d:%d", idx, i)
+				v := k
+				if i%100 == 7 {
+					v = big
+				}
+				b = append(b, testutil.Command("SET", k, v)...)
+				b = append(b, testutil.Command("GET", k)...)
+				b = append(b, testutil.Command("MGET", k, fmt.Sprintf("long%d:missing:%d", idx, i), k)...)
+				bulk := fmt.Sprintf("$%d\r\n%s\r\n", len(v), v)
+				want = append(want, "+OK\r\n", bulk, "*3\r\n"+bulk+"$-1\r\n"+bulk)
+			}
+			go func() { _, _ = raw.Write(b) }()
+			for j, w := range want {
+				got, err := raw.ReadReply()
+				if err != nil {
+					errs <- fmt.Errorf("loop %d reply %d: %w", idx, j, err)
+					return
+				}
+				if string(got) != w {
+					errs <- fmt.Errorf("loop %d reply %d: got %.60q, want %.60q", idx, j, got, w)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range loops {
+		require.NoError(t, <-errs)
+	}
+}

@@ -56,8 +56,9 @@ type request struct {
 	// Hand-off (handoff.go): on the loop that owns the connection, the
 	// ticket a request handed over by another loop came in (its reply goes
 	// back in it), and whether it is a fragment there.
-	ticket   *ticket
-	handFrag bool
+	ticket     *ticket
+	ticketItem int // its index in ticket.items
+	handFrag   bool
 
 	// internal marks a request the proxy sent on its own (AUTH / SELECT on
 	// connect); its reply is checked and dropped.
