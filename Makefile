@@ -67,7 +67,7 @@ unit-handoff:
 
 # The tests of ferry's patch to the gnet copy in third_party/gnet (its own
 # module, so not in ./...), with and without gnet's poll_opt tag.
-GNET_PATCH_TESTS := TestIterationHandler|TestPollerIterationHook|TestEventList
+GNET_PATCH_TESTS := TestIterationHandler|TestPollerIterationHook|TestPollerWake|TestEventList
 gnet-patch:
 	cd third_party/gnet && $(GO) test -count=1 -run '$(GNET_PATCH_TESTS)' ./ ./pkg/netpoll/
 	cd third_party/gnet && $(GO) test -count=1 -tags poll_opt -run '$(GNET_PATCH_TESTS)' ./ ./pkg/netpoll/

@@ -184,3 +184,59 @@ func BenchmarkProxyGETClients2(b *testing.B)  { benchClients(b, 2, allocGET, all
 func BenchmarkProxyGETClients50(b *testing.B) { benchClients(b, 50, allocGET, allocGETReply) }
 func BenchmarkProxySETClients2(b *testing.B)  { benchClients(b, 2, allocSET, allocSETReply) }
 func BenchmarkProxySETClients50(b *testing.B) { benchClients(b, 50, allocSET, allocSETReply) }
+
+// The same through the hand-off (scope "process", 2 loops, one connection
+// to the server): every client is on the loop that does not own the
+// connection, so each request goes to the other loop and back in a ticket.
+// Tickets and their buffers are reused, and a loop wakes its peer with
+// gnet's IterationWaker (ferry's patch), where EventLoop.Execute allocated
+// a closure and a queue node per wake-up (about one per request with 1 or 2
+// clients).
+func TestZeroAllocsPerRequestHandoff(t *testing.T) {
+	servers := []*testutil.Proc{testutil.StartRedis(t)}
+	listen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	p := startProxyOpts(t, engine.Options{Threads: 2},
+		poolYAML(listen, servers, "server_connections: 1", "server_connections_scope: process"), servers)
+	origin := 1 - engine.ConnOwner(servers[0].Addr, 2)
+	for _, cmd := range []struct {
+		name       string
+		req, reply []byte
+	}{{"GET", allocGET, allocGETReply}, {"SET", allocSET, allocSETReply}} {
+		for _, n := range []int{1, 2, 50} {
+			t.Run(fmt.Sprintf("%s/clients=%d", cmd.name, n), func(t *testing.T) {
+				rc := dialRawClientsOnLoop(t, p, origin, n, cmd.req, cmd.reply)
+				idle := idleMallocRate()
+				perClient := max(10000/n, 200)
+				perReq, total := rc.measure(t, perClient, idle)
+				t.Logf("%d requests: %d heap objects allocated (idle: %.0f/s), %.4f per request beyond idle",
+					perClient*n, total, idle, perReq)
+				require.Less(t, perReq, 0.005, "heap allocations per %s handed over, with %d clients", cmd.name, n)
+			})
+		}
+	}
+}
+
+// dialRawClientsOnLoop is dialRawClients with every client on loop idx
+// (the others dialled on the way are closed).
+func dialRawClientsOnLoop(tb testing.TB, p *proxy, idx, n int, req, reply []byte) *rawClients {
+	tb.Helper()
+	rc := &rawClients{req: req, reply: reply}
+	for len(rc.conns) < n {
+		c, err := net.Dial("tcp", p.addr)
+		require.NoError(tb, err)
+		tb.Cleanup(func() { _ = c.Close() })
+		// A round trip: the loop has the client once it answered.
+		_, err = c.Write(req)
+		require.NoError(tb, err)
+		_, err = io.ReadFull(c, make([]byte, len(reply)))
+		require.NoError(tb, err)
+		if p.srv.ClientLoops()[c.LocalAddr().String()] != idx {
+			_ = c.Close()
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(2 * time.Minute))
+		rc.conns = append(rc.conns, c)
+	}
+	rc.run(tb, 200, nil)
+	return rc
+}

@@ -134,7 +134,8 @@ type handoff struct {
 	inbox     *ring.MPSC[*ticket]
 	wakeFlag  atomic.Bool  // a drain task is queued on this loop
 	heartbeat worker.Gauge // lp.now at the loop's last callback, read by relays to tell a stalled loop
-	inboxTask gnet.Runnable
+	waker     gnet.IterationWaker // wakes the loop for OnIterationEnd to drain the inbox (gnet's patch)
+	inboxTask gnet.Runnable       // where there is no waker: the drain as a task
 
 	wakeList   []*loop     // peers with tickets pushed in this iteration
 	wakeMarked []bool      // by loop index: in wakeList
@@ -157,7 +158,8 @@ func (lp *loop) initHandoff(loops int) {
 	h.wakeMarked = make([]bool, loops)
 	h.overflow = make([][]*ticket, loops)
 	h.outstanding = make([]int, loops)
-	h.inboxTask = gnet.RunnableFunc(func(context.Context) error { lp.onInbox(); return nil })
+	h.inboxTask = gnet.RunnableFunc(func(context.Context) error { lp.drainInbox(); lp.flush(); return nil })
+	h.waker, _ = lp.el.(gnet.IterationWaker)
 }
 
 // connShare splits a server's n connections over the process's loops
@@ -302,18 +304,29 @@ func (lp *loop) retryOverflow() {
 	}
 }
 
-// wake queues the drain of lp's inbox on lp, unless one is queued already.
-// Any goroutine may call it.
+// wake has lp drain its inbox soon, unless a wake-up is pending already:
+// the loop returns from its poll and its OnIterationEnd drains (no task, no
+// allocation: gnet's IterationWaker, ferry's patch), or, where the poller
+// has no waker, a task does. Any goroutine may call it.
 func (lp *loop) wake() {
-	if lp.ho.wakeFlag.CompareAndSwap(false, true) {
-		if err := lp.el.Execute(context.Background(), lp.ho.inboxTask); err != nil {
-			lp.ho.wakeFlag.Store(false) // shutting down
-		}
+	h := &lp.ho
+	if !h.wakeFlag.CompareAndSwap(false, true) {
+		return
+	}
+	var err error
+	if h.waker != nil {
+		err = h.waker.WakeIteration()
+	} else {
+		err = lp.el.Execute(context.Background(), h.inboxTask)
+	}
+	if err != nil {
+		h.wakeFlag.Store(false) // shutting down
 	}
 }
 
-// onInbox runs on the loop: every ticket in its inbox, then one write.
-func (lp *loop) onInbox() {
+// drainInbox runs on the loop (onIterationEnd, or the task): every ticket
+// in its inbox. The writes they queue follow.
+func (lp *loop) drainInbox() {
 	h := &lp.ho
 	// Cleared before draining: a ticket pushed after this wakes the loop
 	// again, one pushed before it is seen below.
@@ -336,9 +349,8 @@ func (lp *loop) onInbox() {
 		}
 	}
 	if h.inbox.Len() > 0 {
-		lp.wake() // more than a ring's worth came: the rest in the next task
+		lp.wake() // more than a ring's worth came: the rest in the next iteration
 	}
-	lp.flush()
 }
 
 // onHandedIn sends the requests of a ticket a relay of another loop handed

@@ -199,6 +199,9 @@ func (lp *loop) flushBackends() {
 // poll and the tasks that poll ran (Server.OnIterationEnd): it writes what
 // they queued for backends and clients, one write per connection.
 func (lp *loop) onIterationEnd() {
+	if lp.ho.wakeFlag.Load() || lp.ho.inbox.Len() > 0 {
+		lp.drainInbox() // tickets from other loops (handoff.go): their writes follow
+	}
 	if len(lp.dirtyBackends)+len(lp.dirtyClients)+len(lp.ho.wakeList) > 0 {
 		lp.tick()
 		lp.flushing = true

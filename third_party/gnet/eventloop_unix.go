@@ -81,6 +81,15 @@ func (el *eventloop) Execute(ctx context.Context, runnable Runnable) error {
 	}, nil)
 }
 
+// WakeIteration makes the event-loop run an iteration soon, and so call
+// OnIterationEnd, without a task: see IterationWaker (ferry's patch).
+func (el *eventloop) WakeIteration() error {
+	if el.engine.isShutdown() {
+		return errorx.ErrEngineInShutdown
+	}
+	return el.poller.Wake()
+}
+
 func (el *eventloop) Schedule(context.Context, Runnable, time.Duration) error {
 	return errorx.ErrUnsupportedOp
 }
@@ -525,3 +534,6 @@ func (el *eventloop) execCmd(a any) (err error) {
 	return
 }
 */
+
+// The event-loop of the unix pollers wakes without a task (ferry's patch).
+var _ IterationWaker = (*eventloop)(nil)

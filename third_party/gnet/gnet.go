@@ -532,6 +532,18 @@ type (
 		OnIterationEnd(el EventLoop)
 	}
 
+	// IterationWaker is implemented by the EventLoop of the pollers that
+	// support IterationHandler. WakeIteration, callable from any goroutine,
+	// makes the event-loop return from its poll and run OnIterationEnd, as
+	// EventLoop.Execute would run a task, but without one: it costs no
+	// allocation and at most one system call, and wake-ups coalesce (one
+	// until the event-loop has run its next iteration, shared with Execute's).
+	// A handler uses it to have work it queued for the event-loop itself
+	// (in its own lock-free queue, say) picked up by OnIterationEnd.
+	IterationWaker interface {
+		WakeIteration() error
+	}
+
 	// BuiltinEventEngine is a built-in implementation of EventHandler which feeds
 	// each method with an empty implementation, you can embed it within your custom
 	// struct when you don't intend to implement the entire EventHandler.

@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,5 +147,74 @@ func TestPollerIterationHook(t *testing.T) {
 	}
 	if len(goids) != 1 {
 		t.Fatalf("callbacks, tasks and the hook ran on %d goroutines", len(goids))
+	}
+}
+
+// Wake makes the poller run its iteration hook with no task and no event of
+// a connection, from any goroutine, and costs no allocation; wake-ups before
+// the poller runs coalesce into one iteration.
+func TestPollerWake(t *testing.T) {
+	p, err := OpenPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close() //nolint:errcheck
+
+	hooked := make(chan struct{}, 64)
+	stopped := make(chan error, 1)
+	p.SetIterationHook(func() { hooked <- struct{}{} })
+	go func() {
+		stopped <- polling(p, func(int, IOEvent, IOFlags) error { return nil })
+	}()
+	wait := func() {
+		t.Helper()
+		select {
+		case <-hooked:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the iteration hook did not run after Wake")
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if err := p.Wake(); err != nil {
+			t.Fatal(err)
+		}
+		wait()
+	}
+	// Coalesced: many wake-ups while the poller has not run yet make one
+	// write (the later ones find wakeupCall set) and so at most one
+	// iteration for them.
+	var woke sync.WaitGroup
+	woke.Add(1)
+	if err := p.Trigger(queue.LowPriority, func(any) error {
+		woke.Wait() // hold the poller inside its iteration
+		return nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := p.Wake(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	woke.Done()
+	if allocs != 0 {
+		t.Fatalf("Wake allocates %v times", allocs)
+	}
+	wait() // the task's iteration
+	select {
+	case <-hooked: // at most one more, for the wake-ups made while the task ran
+	case <-time.After(50 * time.Millisecond):
+	}
+	select {
+	case <-hooked:
+		t.Fatal("wake-ups made before the poller ran were not coalesced")
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	if err := p.Trigger(queue.LowPriority, func(any) error { return errorx.ErrEngineShutdown }, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != errorx.ErrEngineShutdown {
+		t.Fatalf("Polling returned %v", err)
 	}
 }

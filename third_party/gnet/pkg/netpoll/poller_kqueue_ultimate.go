@@ -92,6 +92,17 @@ func (p *Poller) Trigger(priority queue.EventPriority, fn queue.Func, param any)
 	return os.NewSyscallError("kevent | write", err)
 }
 
+// Wake makes Polling return from its wait, as Trigger does, but without a
+// task: the poll that follows runs the iteration hook (SetIterationHook),
+// which does the work. It does not allocate. Wake-ups coalesce with those of
+// Trigger: one until the poller has run (ferry's patch).
+func (p *Poller) Wake() (err error) {
+	if atomic.CompareAndSwapInt32(&p.wakeupCall, 0, 1) {
+		err = p.wakePoller()
+	}
+	return os.NewSyscallError("kevent | write", err)
+}
+
 // Polling blocks the current goroutine, monitoring the registered file descriptors and waiting for network I/O.
 // When I/O occurs on any of the file descriptors, the provided callback function is invoked.
 func (p *Poller) Polling() error {
