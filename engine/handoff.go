@@ -132,8 +132,8 @@ type handItem struct {
 // handoff is a loop's side of the hand-off: its inbox and whom to wake.
 type handoff struct {
 	inbox     *ring.MPSC[*ticket]
-	wakeFlag  atomic.Bool  // a drain task is queued on this loop
-	heartbeat worker.Gauge // lp.now at the loop's last callback, read by relays to tell a stalled loop
+	wakeFlag  atomic.Bool         // a drain task is queued on this loop
+	heartbeat worker.Gauge        // lp.now at the loop's last callback, read by relays to tell a stalled loop
 	waker     gnet.IterationWaker // wakes the loop for OnIterationEnd to drain the inbox (gnet's patch)
 	inboxTask gnet.Runnable       // where there is no waker: the drain as a task
 
