@@ -83,11 +83,13 @@ type backendConn struct {
 	// A relay (stateRelay, handoff.go): the index of the loop that owns the
 	// connection its requests go to, that loop once known, its tickets
 	// with requests in flight in the order sent (answered ones leave from
-	// the head), and the ticket taking this iteration's requests.
+	// the head), the ticket taking this iteration's requests, and the
+	// sizes its tickets need.
 	owner     int
 	ownerLoop *loop
 	relayQ    ring.FIFO[*ticket]
 	open      *ticket
+	ticketHW  ticketSizes
 }
 
 // dialCtx is the gnet context of an enrolled backend connection.

@@ -132,7 +132,7 @@ type handItem struct {
 // handoff is a loop's side of the hand-off: its inbox and whom to wake.
 type handoff struct {
 	inbox     *ring.MPSC[*ticket]
-	wakeFlag  atomic.Bool         // a drain task is queued on this loop
+	wakeFlag  atomic.Bool         // a wake-up is pending: the loop drains its inbox soon
 	heartbeat worker.Gauge        // lp.now at the loop's last callback, read by relays to tell a stalled loop
 	waker     gnet.IterationWaker // wakes the loop for OnIterationEnd to drain the inbox (gnet's patch)
 	inboxTask gnet.Runnable       // where there is no waker: the drain as a task
@@ -234,6 +234,7 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 	t := bc.open
 	if t == nil || len(t.items) >= ticketMaxItems || len(t.req) >= ticketMaxBytes {
 		t = lp.getTicket()
+		bc.ticketHW.sizeBuffers(t)
 		t.relay, t.srv, t.pool, t.conn = bc, bc.srvh, bc.lpool.pool, lp.idx
 		bc.open = t
 		lp.sendTicket(owner, t) // in the outbox until the end of the iteration, taking more meanwhile
@@ -572,11 +573,37 @@ func (lp *loop) getTicket() *ticket {
 	return &ticket{from: lp}
 }
 
+// ticketSizes are the largest buffers a relay's tickets have needed, up to
+// what a free ticket keeps: a ticket the relay takes with smaller ones gets
+// buffers of those sizes at once (sizeBuffers), rather than growing them
+// step by step, an allocation each, every time a batch is larger than the
+// ticket's last one.
+type ticketSizes struct{ items, req, reply int }
+
+func (hw *ticketSizes) sizeBuffers(t *ticket) {
+	if cap(t.items) < hw.items {
+		t.items = make([]handItem, 0, hw.items)
+	}
+	if cap(t.req) < hw.req {
+		t.req = make([]byte, 0, hw.req)
+	}
+	if cap(t.reply) < hw.reply {
+		t.reply = make([]byte, 0, hw.reply)
+	}
+}
+
+func (hw *ticketSizes) record(t *ticket) {
+	hw.items, hw.req, hw.reply = max(hw.items, cap(t.items)), max(hw.req, cap(t.req)), max(hw.reply, cap(t.reply))
+}
+
 // putTicket recycles t, keeping its buffers up to keepTicketBuf bytes
 // each while the free tickets' buffers stay within maxFreeBytes: steady
 // hand-off costs no allocation, and the free list's memory stays bounded.
 func (lp *loop) putTicket(t *ticket) {
 	t.trimBuffers()
+	if t.relay != nil {
+		t.relay.ticketHW.record(t)
+	}
 	*t = ticket{from: lp, req: t.req, reply: t.reply, items: t.items}
 	h := &lp.ho
 	if len(h.freeTickets) >= maxFreeTickets {
