@@ -451,6 +451,16 @@ func (lp *loop) onReturned(t *ticket) {
 		return
 	}
 	t.answered = true
+	// The requests are completed before t goes on the deferred list:
+	// complete can write to a client at once, a failing write closes it,
+	// and its OnClose flushes, which recycles what is deferred.
+	for i := range t.items {
+		it := &t.items[i]
+		if r := it.orig; r != nil {
+			it.orig = nil
+			lp.complete(r, t.reply[it.replyAt:it.replyAt1], true)
+		}
+	}
 	queued := true // t still waits in relayQ, behind an unanswered ticket
 	for {
 		h, ok := bc.relayQ.Peek()
@@ -460,13 +470,6 @@ func (lp *loop) onReturned(t *ticket) {
 		bc.relayQ.Pop()
 		queued = queued && h != t
 		lp.ho.deferred = append(lp.ho.deferred, h) // its replies may be views until the writes
-	}
-	for i := range t.items {
-		it := &t.items[i]
-		if r := it.orig; r != nil {
-			it.orig = nil
-			lp.complete(r, t.reply[it.replyAt:it.replyAt1], true)
-		}
 	}
 	// complete has taken what it needs of the replies (copies, or bytes
 	// queued): a ticket waiting in relayQ behind an unanswered one need not
