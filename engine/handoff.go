@@ -61,6 +61,10 @@ const inboxCap = 4096
 // its clients' max_inflight, as on a connection.)
 const maxOverflow = 1 << 16
 
+// maxOverflowBytes bounds the bytes of those requests (one request larger
+// than this still goes, alone).
+const maxOverflowBytes = 64 << 20
+
 // A ticket takes requests until it holds ticketMaxItems of them or
 // ticketMaxBytes of their bytes; the next ones open a new ticket. The bound
 // keeps a ticket's buffers reusable and lets the owner answer a long
@@ -121,6 +125,7 @@ type handItem struct {
 	orig              *request // origin only: the request; nil for noreply, or once the relay failed it
 	end               int      // the end of its bytes in ticket.req (they start where the previous item's end)
 	replyAt, replyAt1 int      // owner: its reply, ticket.reply[replyAt:replyAt1]
+	big               []byte   // owner: or its reply in a buffer of its own (ownedBuf) when larger than bigReply
 	binOpaque         uint32
 	mcCmd             memcache.TextCmd
 	binOp             memcache.Opcode
@@ -144,6 +149,10 @@ type handoff struct {
 	// the outbox, the peer's inbox, or with the peer): the bound on what a
 	// stalled or slower peer costs (maxOverflow), noreply ones too.
 	outstanding []int
+	// outBytes counts, by peer, the bytes of those requests: noreply sets
+	// of large values for a stalled peer are bounded by bytes too
+	// (maxOverflowBytes).
+	outBytes []int
 
 	freeTickets []*ticket
 	freeBytes   int // the buffers the free tickets keep
@@ -158,6 +167,7 @@ func (lp *loop) initHandoff(loops int) {
 	h.wakeMarked = make([]bool, loops)
 	h.overflow = make([][]*ticket, loops)
 	h.outstanding = make([]int, loops)
+	h.outBytes = make([]int, loops)
 	h.inboxTask = gnet.RunnableFunc(func(context.Context) error { lp.drainInbox(); lp.flush(); return nil })
 	h.waker, _ = lp.el.(gnet.IterationWaker)
 }
@@ -226,9 +236,10 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		}
 		bc.ownerLoop = owner
 	}
-	if lp.ho.outstanding[owner.idx] >= maxOverflow {
+	if lp.ho.outstanding[owner.idx] >= maxOverflow || lp.ho.outBytes[owner.idx]+len(raw) > maxOverflowBytes && lp.ho.outBytes[owner.idx] > 0 {
 		bc.lpool.shard.ForwardError.Inc()
-		bc.failOne(r, bc.protoError(fmt.Sprintf("too many requests waiting for event loop %d (it owns the connections to server %s)", owner.idx, bc.addr())))
+		bc.failOne(r, bc.protoError(fmt.Sprintf("too many requests waiting for event loop %d (it owns the connections to server %s): %d, %d bytes",
+			owner.idx, bc.addr(), lp.ho.outstanding[owner.idx], lp.ho.outBytes[owner.idx])))
 		return
 	}
 	t := bc.open
@@ -240,6 +251,7 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		lp.sendTicket(owner, t) // in the outbox until the end of the iteration, taking more meanwhile
 	}
 	lp.ho.outstanding[owner.idx]++
+	lp.ho.outBytes[owner.idx] += len(raw)
 	// A copy: the bytes may be a view into the client's input, and a
 	// fragment's own bytes are read again when its parent merges.
 	t.req = append(t.req, raw...)
@@ -423,9 +435,15 @@ func (lp *loop) replyToOrigin(r *request, reply []byte) {
 	t := r.ticket
 	it := &t.items[r.ticketItem]
 	r.ticket = nil
-	it.replyAt = len(t.reply)
-	t.reply = append(t.reply, reply...)
-	it.replyAt1 = len(t.reply)
+	if len(reply) > bigReply {
+		// A copy of its own: large replies would make the ticket's buffer
+		// grow, copy on growing and be dropped on recycling, every time.
+		it.big = append(ownedBuf(len(reply)), reply...)
+	} else {
+		it.replyAt = len(t.reply)
+		t.reply = append(t.reply, reply...)
+		it.replyAt1 = len(t.reply)
+	}
 	lp.release(r)
 	lp.ticketDone(t)
 }
@@ -446,6 +464,7 @@ func (lp *loop) ticketDone(t *ticket) {
 func (lp *loop) onReturned(t *ticket) {
 	bc := t.relay
 	lp.ho.outstanding[bc.owner] -= len(t.items)
+	lp.ho.outBytes[bc.owner] -= len(t.req)
 	if !t.inQ || t.state.Load() == ticketCancelled {
 		lp.putTicket(t) // noreply only: done when sent; or the relay failed its requests meanwhile
 		return
@@ -458,7 +477,11 @@ func (lp *loop) onReturned(t *ticket) {
 		it := &t.items[i]
 		if r := it.orig; r != nil {
 			it.orig = nil
-			lp.complete(r, t.reply[it.replyAt:it.replyAt1], true)
+			reply := t.reply[it.replyAt:it.replyAt1]
+			if it.big != nil {
+				reply = it.big
+			}
+			lp.complete(r, reply, true)
 		}
 	}
 	queued := true // t still waits in relayQ, behind an unanswered ticket
@@ -475,7 +498,14 @@ func (lp *loop) onReturned(t *ticket) {
 	// queued): a ticket waiting in relayQ behind an unanswered one need not
 	// hold large buffers meanwhile (putTicket would drop them anyway).
 	if queued {
-		t.trimBuffers()
+		// (Its own buffers of large replies stay until putTicket: the
+		// writes may still refer to them.)
+		if cap(t.req) > keepTicketBuf {
+			t.req = nil
+		}
+		if cap(t.reply) > keepTicketBuf {
+			t.reply = nil
+		}
 	}
 	bc.closeIfDrained()
 }
@@ -483,7 +513,10 @@ func (lp *loop) onReturned(t *ticket) {
 // trimBuffers drops the ticket's buffers that are larger than a free
 // ticket keeps (keepTicketBuf), and empties the others for reuse.
 func (t *ticket) trimBuffers() {
-	clear(t.items) // the requests they point to
+	for i := range t.items {
+		freeBuf(t.items[i].big)
+	}
+	clear(t.items) // the requests and buffers they point to
 	t.req, t.reply, t.items = t.req[:0], t.reply[:0], t.items[:0]
 	if cap(t.req) > keepTicketBuf {
 		t.req = nil
@@ -623,6 +656,10 @@ func (lp *loop) putTicket(t *ticket) {
 func (t *ticket) bufBytes() int {
 	return cap(t.req) + cap(t.reply) + cap(t.items)*int(unsafe.Sizeof(handItem{}))
 }
+
+// bigReply is the size above which a reply goes back in a buffer of its
+// own rather than in the ticket's.
+const bigReply = 2 << 10
 
 // A loop keeps at most maxFreeTickets free tickets, with buffers of up to
 // keepTicketBuf bytes each and maxFreeBytes in all.

@@ -145,3 +145,37 @@ func mcClientOffLoop(t *testing.T, p *proxy, owner int) *testutil.Raw {
 	t.Fatal("no client on a loop other than the owner")
 	return nil
 }
+
+// The same with large values: what the relay holds for a stalled loop is
+// bounded by bytes too (maxOverflowBytes, 64 MiB), not only by count
+// (65536 sets of 500 KB would be 32 GB).
+func TestHandoffLargeNoreplyFloodToStalledOwnerIsBoundedInBytes(t *testing.T) {
+	servers := startMemcacheds(t, 1)
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	p := startProxyYAML(t, mcPoolYAML(listen, "memcache", servers,
+		"server_connections: 1", "server_connections_scope: process"), servers)
+	owner := engine.ConnOwner(servers[0].Addr, 2)
+	c := mcClientOffLoop(t, p, owner)
+	require.NotNil(t, c, "a client on the loop that does not own the connection")
+	const n, size = 300, 500_000
+	val := strings.Repeat("v", size)
+	before := p.srv.Stats().Pools[0].ForwardError
+	const stall = 6 * time.Second
+	stallEnd := time.Now().Add(stall)
+	p.srv.StallLoop(owner, stall)                          // returns once the owner is stalled
+	t.Cleanup(func() { time.Sleep(time.Until(stallEnd)) }) // the proxy stops once the owner runs again
+	go func() {
+		for i := range n {
+			if _, err := fmt.Fprintf(c, "set big%d 0 0 %d noreply\r\n%s\r\n", i, size, val); err != nil {
+				return
+			}
+		}
+		_, _ = c.Write([]byte("version\r\n"))
+	}()
+	_, err := c.ReadLine() // answered by the relay's loop once it parsed everything before it
+	require.NoError(t, err)
+	failed := int(p.srv.Stats().Pools[0].ForwardError - before)
+	held := n - failed
+	t.Logf("%d of %d noreply sets of %d bytes failed at once; %d (%d MiB) held for the stalled loop", failed, n, size, held, held*size>>20)
+	require.LessOrEqual(t, held*size, 64<<20+size, "bytes held for a stalled loop")
+}
