@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"time"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -48,14 +49,14 @@ func (s *Server) ClientLoops() map[string]int {
 }
 
 // TicketFreeList is how many tickets loop idx keeps for reuse, and the
-// bytes of the buffers they keep (review helper).
+// memory they keep, buffers included (review helper).
 func (s *Server) TicketFreeList(idx int) (n, bytes int) {
 	lp := s.loopAt(idx)
 	done := make(chan struct{})
 	_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		n = len(lp.ho.freeTickets)
 		for _, t := range lp.ho.freeTickets {
-			bytes += t.bufBytes()
+			bytes += t.bufBytes() + int(unsafe.Sizeof(*t))
 		}
 		close(done)
 		return nil

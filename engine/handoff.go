@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -70,8 +69,8 @@ const maxOverflowBytes = 64 << 20
 // keeps a ticket's buffers reusable and lets the owner answer a long
 // pipeline in parts.
 const (
-	ticketMaxItems = 256
-	ticketMaxBytes = 32 << 10
+	ticketMaxItems = 64
+	ticketMaxBytes = 16 << 10
 )
 
 // stallLimitNoTimeout is how long a relay of a pool without a timeout waits
@@ -96,7 +95,7 @@ type ticket struct {
 	pool  *backend.Pool // the relay's pool (immutable), for a transient connection (connFor)
 	conn  int           // picks the owner's connection: one for all the requests of a relay, so they stay in order
 	req   []byte        // the requests' bytes, one after the other (the ticket's own buffer, reused)
-	items []handItem
+	n     int           // the requests: items[:n] (and, on their way back, replies[:n])
 	// state decides, once, between the owner taking the ticket
 	// (ticketPending -> ticketTaken, in onHandedIn) and the origin failing
 	// its requests for a stalled owner (ticketPending -> ticketCancelled,
@@ -118,20 +117,30 @@ type ticket struct {
 	back  bool   // on its way back to the origin
 
 	next *ticket // the next ticket of the batch it was pushed in (set by the sender)
+
+	// The requests' details, written by the origin and read by the owner,
+	// and where their replies are, written by the owner and read by the
+	// origin: apart, so that neither side writes the other's cache lines.
+	items   [ticketMaxItems]handItem
+	replies [ticketMaxItems]handReply
 }
 
 // handItem is one request of a ticket.
 type handItem struct {
-	orig              *request // origin only: the request; nil for noreply, or once the relay failed it
-	end               int      // the end of its bytes in ticket.req (they start where the previous item's end)
-	replyAt, replyAt1 int      // owner: its reply, ticket.reply[replyAt:replyAt1]
-	big               []byte   // owner: or its reply in a buffer of its own (ownedBuf) when larger than bigReply
-	binOpaque         uint32
-	mcCmd             memcache.TextCmd
-	binOp             memcache.Opcode
-	noreply           bool
-	frag              bool // a fragment of a split command: failures are not binary packets of their own
-	binQuiet          bool
+	orig      *request // origin only: the request; nil for noreply, or once the relay failed it
+	end       int      // the end of its bytes in ticket.req (they start where the previous item's end)
+	binOpaque uint32
+	mcCmd     memcache.TextCmd
+	binOp     memcache.Opcode
+	noreply   bool
+	frag      bool // a fragment of a split command: failures are not binary packets of their own
+	binQuiet  bool
+}
+
+// handReply is where the reply to a ticket's request is (set by the owner).
+type handReply struct {
+	at, end int32  // its bytes in ticket.reply
+	big     []byte // or a buffer of its own (ownedBuf), when larger than bigReply
 }
 
 // handoff is a loop's side of the hand-off: its inbox and whom to wake.
@@ -243,7 +252,7 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		return
 	}
 	t := bc.open
-	if t == nil || len(t.items) >= ticketMaxItems || len(t.req) >= ticketMaxBytes {
+	if t == nil || t.n == ticketMaxItems || len(t.req) >= ticketMaxBytes {
 		t = lp.getTicket()
 		bc.ticketHW.sizeBuffers(t)
 		t.relay, t.srv, t.pool, t.conn = bc, bc.srvh, bc.lpool.pool, lp.idx
@@ -255,13 +264,14 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 	// A copy: the bytes may be a view into the client's input, and a
 	// fragment's own bytes are read again when its parent merges.
 	t.req = append(t.req, raw...)
-	t.items = append(t.items, handItem{end: len(t.req), noreply: r.noreply, frag: r.parent != nil,
-		binQuiet: r.binQuiet, mcCmd: r.mcCmd, binOp: r.binOp, binOpaque: r.binOpaque})
+	t.items[t.n] = handItem{end: len(t.req), noreply: r.noreply, frag: r.parent != nil,
+		binQuiet: r.binQuiet, mcCmd: r.mcCmd, binOp: r.binOp, binOpaque: r.binOpaque}
+	t.n++
 	if r.noreply {
 		lp.complete(r, nil, false) // done once on its way, as on a connection
 		return
 	}
-	t.items[len(t.items)-1].orig = r
+	t.items[t.n-1].orig = r
 	if !t.inQ {
 		t.inQ, t.sentAt = true, lp.now
 		bc.relayQ.Push(t)
@@ -375,7 +385,8 @@ func (lp *loop) onHandedIn(t *ticket) {
 	var bc *backendConn
 	transient := false
 	start := 0
-	for i := range t.items {
+	clear(t.replies[:t.n])
+	for i := range t.n {
 		it := &t.items[i]
 		raw := t.req[start:it.end]
 		start = it.end
@@ -433,16 +444,17 @@ func (lp *loop) connFor(t *ticket) (bc *backendConn, transient bool) {
 // answered.
 func (lp *loop) replyToOrigin(r *request, reply []byte) {
 	t := r.ticket
-	it := &t.items[r.ticketItem]
+	rp := &t.replies[r.ticketItem]
 	r.ticket = nil
 	if len(reply) > bigReply {
 		// A copy of its own: large replies would make the ticket's buffer
 		// grow, copy on growing and be dropped on recycling, every time.
-		it.big = append(ownedBuf(len(reply)), reply...)
+		rp.big = append(ownedBuf(len(reply)), reply...)
 	} else {
-		it.replyAt = len(t.reply)
+		// (t.reply holds at most ticketMaxItems replies of bigReply bytes.)
+		rp.at = int32(len(t.reply))
 		t.reply = append(t.reply, reply...)
-		it.replyAt1 = len(t.reply)
+		rp.end = int32(len(t.reply))
 	}
 	lp.release(r)
 	lp.ticketDone(t)
@@ -463,7 +475,7 @@ func (lp *loop) ticketDone(t *ticket) {
 // The client's own queue puts its replies back in order.
 func (lp *loop) onReturned(t *ticket) {
 	bc := t.relay
-	lp.ho.outstanding[bc.owner] -= len(t.items)
+	lp.ho.outstanding[bc.owner] -= t.n
 	lp.ho.outBytes[bc.owner] -= len(t.req)
 	if !t.inQ || t.state.Load() == ticketCancelled {
 		lp.putTicket(t) // noreply only: done when sent; or the relay failed its requests meanwhile
@@ -473,13 +485,14 @@ func (lp *loop) onReturned(t *ticket) {
 	// The requests are completed before t goes on the deferred list:
 	// complete can write to a client at once, a failing write closes it,
 	// and its OnClose flushes, which recycles what is deferred.
-	for i := range t.items {
+	for i := range t.n {
 		it := &t.items[i]
 		if r := it.orig; r != nil {
 			it.orig = nil
-			reply := t.reply[it.replyAt:it.replyAt1]
-			if it.big != nil {
-				reply = it.big
+			rp := &t.replies[i]
+			reply := t.reply[rp.at:rp.end]
+			if rp.big != nil {
+				reply = rp.big
 			}
 			lp.complete(r, reply, true)
 		}
@@ -513,19 +526,18 @@ func (lp *loop) onReturned(t *ticket) {
 // trimBuffers drops the ticket's buffers that are larger than a free
 // ticket keeps (keepTicketBuf), and empties the others for reuse.
 func (t *ticket) trimBuffers() {
-	for i := range t.items {
-		freeBuf(t.items[i].big)
+	for i := range t.n {
+		freeBuf(t.replies[i].big)
 	}
-	clear(t.items) // the requests and buffers they point to
-	t.req, t.reply, t.items = t.req[:0], t.reply[:0], t.items[:0]
+	clear(t.items[:t.n]) // the requests and buffers they point to
+	clear(t.replies[:t.n])
+	t.n = 0
+	t.req, t.reply = t.req[:0], t.reply[:0]
 	if cap(t.req) > keepTicketBuf {
 		t.req = nil
 	}
 	if cap(t.reply) > keepTicketBuf {
 		t.reply = nil
-	}
-	if cap(t.items) > 2*ticketMaxItems { // (append rounds a capacity up to its size class)
-		t.items = nil
 	}
 }
 
@@ -575,7 +587,7 @@ func (bc *backendConn) checkRelay() {
 		}
 		// The ticket comes back (its noreply requests are sent still) and
 		// is freed then.
-		for i := range t.items {
+		for i := range t.n {
 			it := &t.items[i]
 			if r := it.orig; r != nil {
 				it.orig = nil
@@ -614,12 +626,9 @@ func (lp *loop) getTicket() *ticket {
 // buffers of those sizes at once (sizeBuffers), rather than growing them
 // step by step, an allocation each, every time a batch is larger than the
 // ticket's last one.
-type ticketSizes struct{ items, req, reply int }
+type ticketSizes struct{ req, reply int }
 
 func (hw *ticketSizes) sizeBuffers(t *ticket) {
-	if cap(t.items) < hw.items {
-		t.items = make([]handItem, 0, hw.items)
-	}
 	if cap(t.req) < hw.req {
 		t.req = make([]byte, 0, hw.req)
 	}
@@ -629,7 +638,7 @@ func (hw *ticketSizes) sizeBuffers(t *ticket) {
 }
 
 func (hw *ticketSizes) record(t *ticket) {
-	hw.items, hw.req, hw.reply = max(hw.items, cap(t.items)), max(hw.req, cap(t.req)), max(hw.reply, cap(t.reply))
+	hw.req, hw.reply = max(hw.req, cap(t.req)), max(hw.reply, cap(t.reply))
 }
 
 // putTicket recycles t, keeping its buffers up to keepTicketBuf bytes
@@ -640,22 +649,25 @@ func (lp *loop) putTicket(t *ticket) {
 	if t.relay != nil {
 		t.relay.ticketHW.record(t)
 	}
-	*t = ticket{from: lp, req: t.req, reply: t.reply, items: t.items}
+	// (Not *t = ticket{...}: that would clear the arrays whole; trimBuffers
+	// cleared what was used.)
+	t.relay, t.srv, t.pool, t.conn = nil, nil, nil, 0
+	t.state.Store(ticketPending)
+	t.inQ, t.sentAt, t.answered = false, 0, false
+	t.left, t.back, t.next = 0, false, nil
 	h := &lp.ho
 	if len(h.freeTickets) >= maxFreeTickets {
 		return
 	}
 	if h.freeBytes+t.bufBytes() > maxFreeBytes {
-		t.req, t.reply, t.items = nil, nil, nil
+		t.req, t.reply = nil, nil
 	}
 	h.freeBytes += t.bufBytes()
 	h.freeTickets = append(h.freeTickets, t)
 }
 
 // bufBytes is the memory of a free ticket's buffers.
-func (t *ticket) bufBytes() int {
-	return cap(t.req) + cap(t.reply) + cap(t.items)*int(unsafe.Sizeof(handItem{}))
-}
+func (t *ticket) bufBytes() int { return cap(t.req) + cap(t.reply) }
 
 // bigReply is the size above which a reply goes back in a buffer of its
 // own rather than in the ticket's.
@@ -665,8 +677,8 @@ const bigReply = 2 << 10
 // keepTicketBuf bytes each and maxFreeBytes in all.
 const (
 	keepTicketBuf  = 64 << 10
-	maxFreeTickets = 1024
-	maxFreeBytes   = 1 << 20
+	maxFreeTickets = 256 // (a ticket is about 4 KiB without its buffers)
+	maxFreeBytes   = 2 << 20
 )
 
 // freeDeferredBufs recycles the returned tickets once the writes are done.
