@@ -54,8 +54,8 @@ func (s *Server) TicketFreeList(idx int) (n, bytes int) {
 	lp := s.loopAt(idx)
 	done := make(chan struct{})
 	_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		n = len(lp.ho.freeTickets)
-		for _, t := range lp.ho.freeTickets {
+		n = len(lp.ho.freeTickets) + len(lp.ho.bareTickets)
+		for _, t := range append(lp.ho.freeTickets[:len(lp.ho.freeTickets):len(lp.ho.freeTickets)], lp.ho.bareTickets...) {
 			bytes += t.bufBytes() + int(unsafe.Sizeof(*t))
 		}
 		close(done)

@@ -36,11 +36,10 @@ import (
 // different cores, so what crosses is cache lines: a few contiguous
 // buffers per batch cost much less than an object per request (each a
 // chain of cache misses on the other core). And a loop hands another its
-// tickets once per iteration, never per request: sending appends to the
-// peer's outbox, and the end of the iteration (writeAll) pushes each
-// outbox onto the peer's ring as one entry (the tickets linked by next:
-// one atomic push per batch) and wakes the peer with one gnet task, unless
-// one is pending already (wakeFlag).
+// tickets once per iteration, never per request: the loops' mailboxes
+// (worker.Mailbox) keep what a loop sends in an outbox per peer until the
+// end of its iteration (writeAll), then push it onto the peer's inbox and
+// wake the peer once, unless a wake-up is pending already.
 //
 // A ticket's requests all go to one server, on the same connection of the
 // owner (ticket.conn), so they are answered in the order sent: waiting for
@@ -50,8 +49,8 @@ import (
 // hand-overs (the ring's cell sequence is a release/acquire pair), so its
 // fields are plain (but state).
 
-// inboxCap is the number of batches a loop's inbox holds; more wait on
-// the sender (lp.ho.overflow, the outbox) until the owner drains.
+// inboxCap is the number of tickets a loop's inbox holds; more wait in the
+// sender's outbox until the owner drains.
 const inboxCap = 4096
 
 // maxOverflow bounds the requests a loop has out with one peer (sent and
@@ -116,8 +115,6 @@ type ticket struct {
 	left  int    // requests not answered yet, plus one while they are being sent
 	back  bool   // on its way back to the origin
 
-	next *ticket // the next ticket of the batch it was pushed in (set by the sender)
-
 	// The requests' details, written by the origin and read by the owner,
 	// and where their replies are, written by the owner and read by the
 	// origin: apart, so that neither side writes the other's cache lines.
@@ -143,17 +140,17 @@ type handReply struct {
 	big     []byte // or a buffer of its own (ownedBuf), when larger than bigReply
 }
 
-// handoff is a loop's side of the hand-off: its inbox and whom to wake.
+// handoff is a loop's side of the hand-off.
 type handoff struct {
-	inbox     *ring.MPSC[*ticket]
-	wakeFlag  atomic.Bool         // a wake-up is pending: the loop drains its inbox soon
-	heartbeat worker.Gauge        // lp.now at the loop's last callback, read by relays to tell a stalled loop
-	waker     gnet.IterationWaker // wakes the loop for OnIterationEnd to drain the inbox (gnet's patch)
-	inboxTask gnet.Runnable       // where there is no waker: the drain as a task
+	// mail carries tickets between the loops: sent in this loop's outboxes,
+	// pushed onto the peers' inboxes once per iteration (wakePeers), one
+	// wake-up per peer; drained by drainInbox.
+	mail      *worker.Mailbox[ticket]
+	onTicket  func(*ticket)  // lp.onTicket, once (a method value allocates)
+	inboxTask gnet.Runnable  // where gnet has no IterationWaker: the drain as a task
+	heartbeat worker.Gauge   // lp.now at the loop's last callback, read by relays to tell a stalled loop
+	opened    []*backendConn // relays with a ticket open this iteration
 
-	wakeList   []*loop     // peers with tickets pushed in this iteration
-	wakeMarked []bool      // by loop index: in wakeList
-	overflow   [][]*ticket // by loop index: the outbox, tickets not pushed onto the peer's inbox yet
 	// outstanding counts, by peer, the requests sent and not back yet (in
 	// the outbox, the peer's inbox, or with the peer): the bound on what a
 	// stalled or slower peer costs (maxOverflow), noreply ones too.
@@ -163,8 +160,9 @@ type handoff struct {
 	// (maxOverflowBytes).
 	outBytes []int
 
-	freeTickets []*ticket
-	freeBytes   int // the buffers the free tickets keep
+	freeTickets []*ticket // with their buffers
+	freeBytes   int       // the buffers they keep
+	bareTickets []*ticket // without: past maxFreeBytes
 	// deferred are returned tickets, recycled after the current
 	// callback's writes (complete may queue their replies as views).
 	deferred []*ticket
@@ -172,13 +170,18 @@ type handoff struct {
 
 func (lp *loop) initHandoff(loops int) {
 	h := &lp.ho
-	h.inbox = ring.NewMPSC[*ticket](inboxCap)
-	h.wakeMarked = make([]bool, loops)
-	h.overflow = make([][]*ticket, loops)
+	h.onTicket = lp.onTicket
+	h.inboxTask = gnet.RunnableFunc(func(context.Context) error { lp.drainInbox(); lp.flush(); return nil })
+	// The loop wakes for its OnIterationEnd to drain (no task, no
+	// allocation: gnet's IterationWaker, ferry's patch), or, where the
+	// poller has no waker, for a task that does.
+	wake := func() error { return lp.el.Execute(context.Background(), h.inboxTask) }
+	if w, ok := lp.el.(gnet.IterationWaker); ok {
+		wake = w.WakeIteration
+	}
+	h.mail = worker.NewMailbox[ticket](inboxCap, loops, wake)
 	h.outstanding = make([]int, loops)
 	h.outBytes = make([]int, loops)
-	h.inboxTask = gnet.RunnableFunc(func(context.Context) error { lp.drainInbox(); lp.flush(); return nil })
-	h.waker, _ = lp.el.(gnet.IterationWaker)
 }
 
 // connShare splits a server's n connections over the process's loops
@@ -257,6 +260,7 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		bc.ticketHW.sizeBuffers(t)
 		t.relay, t.srv, t.pool, t.conn = bc, bc.srvh, bc.lpool.pool, lp.idx
 		bc.open = t
+		lp.ho.opened = append(lp.ho.opened, bc)
 		lp.sendTicket(owner, t) // in the outbox until the end of the iteration, taking more meanwhile
 	}
 	lp.ho.outstanding[owner.idx]++
@@ -279,100 +283,35 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 }
 
 // sendTicket puts t in dst's outbox, pushed at the end of this iteration.
-func (lp *loop) sendTicket(dst *loop, t *ticket) {
-	h := &lp.ho
-	h.overflow[dst.idx] = append(h.overflow[dst.idx], t)
-	if !h.wakeMarked[dst.idx] {
-		h.wakeMarked[dst.idx] = true
-		h.wakeList = append(h.wakeList, dst)
-	}
-}
+func (lp *loop) sendTicket(dst *loop, t *ticket) { lp.ho.mail.Send(dst.ho.mail, dst.idx, t) }
 
-// wakePeers pushes each outbox this iteration filled onto its peer's inbox,
-// as one batch, and wakes the peer. The relays' open tickets close: the
-// next requests open new ones.
+// wakePeers pushes the tickets sent this iteration onto the peers' inboxes,
+// and wakes each peer once. The relays' open tickets close: the next
+// requests open new ones.
 func (lp *loop) wakePeers() {
 	h := &lp.ho
-	for i, dst := range h.wakeList {
-		h.wakeList[i] = nil
-		h.wakeMarked[dst.idx] = false
-		if q := h.overflow[dst.idx]; len(q) > 0 {
-			for j, t := range q {
-				if !t.back && t.relay.open == t {
-					t.relay.open = nil
-				}
-				if j+1 < len(q) {
-					t.next = q[j+1]
-				}
-			}
-			q[len(q)-1].next = nil
-			if dst.ho.inbox.Push(q[0]) {
-				clear(q)
-				h.overflow[dst.idx] = q[:0]
-			} // else full: kept, retried on the next tick (retryOverflow)
-		}
-		dst.wake()
+	for i, bc := range h.opened {
+		bc.open = nil
+		h.opened[i] = nil
 	}
-	h.wakeList = h.wakeList[:0]
-}
-
-// retryOverflow, on every tick, marks the peers that tickets still wait for.
-func (lp *loop) retryOverflow() {
-	h := &lp.ho
-	for idx, q := range h.overflow {
-		if len(q) > 0 && !h.wakeMarked[idx] {
-			h.wakeMarked[idx] = true
-			h.wakeList = append(h.wakeList, lp.srv.loopAt(idx))
-		}
-	}
-}
-
-// wake has lp drain its inbox soon, unless a wake-up is pending already:
-// the loop returns from its poll and its OnIterationEnd drains (no task, no
-// allocation: gnet's IterationWaker, ferry's patch), or, where the poller
-// has no waker, a task does. Any goroutine may call it.
-func (lp *loop) wake() {
-	h := &lp.ho
-	if !h.wakeFlag.CompareAndSwap(false, true) {
-		return
-	}
-	var err error
-	if h.waker != nil {
-		err = h.waker.WakeIteration()
-	} else {
-		err = lp.el.Execute(context.Background(), h.inboxTask)
-	}
-	if err != nil {
-		h.wakeFlag.Store(false) // shutting down
-	}
+	h.opened = h.opened[:0]
+	h.mail.Flush()
 }
 
 // drainInbox runs on the loop (onIterationEnd, or the task): every ticket
 // in its inbox. The writes they queue follow.
 func (lp *loop) drainInbox() {
-	h := &lp.ho
-	// Cleared before draining: a ticket pushed after this wakes the loop
-	// again, one pushed before it is seen below.
-	h.wakeFlag.Store(false)
 	lp.tick()
-	for range h.inbox.Cap() {
-		t, ok := h.inbox.Pop()
-		if !ok {
-			break
-		}
-		for t != nil {
-			next := t.next
-			t.next = nil
-			if t.back {
-				lp.onReturned(t)
-			} else {
-				lp.onHandedIn(t)
-			}
-			t = next
-		}
-	}
-	if h.inbox.Len() > 0 {
-		lp.wake() // more than a ring's worth came: the rest in the next iteration
+	lp.ho.mail.Drain(lp.ho.onTicket)
+}
+
+// onTicket is a ticket arrived from another loop: requests to send, or
+// their replies back.
+func (lp *loop) onTicket(t *ticket) {
+	if t.back {
+		lp.onReturned(t)
+	} else {
+		lp.onHandedIn(t)
 	}
 }
 
@@ -609,6 +548,7 @@ func (bc *backendConn) checkRelay() {
 	}
 }
 
+// getTicket takes a free ticket, one with buffers first.
 func (lp *loop) getTicket() *ticket {
 	h := &lp.ho
 	if n := len(h.freeTickets); n > 0 {
@@ -618,10 +558,16 @@ func (lp *loop) getTicket() *ticket {
 		h.freeBytes -= t.bufBytes()
 		return t
 	}
+	if n := len(h.bareTickets); n > 0 {
+		t := h.bareTickets[n-1]
+		h.bareTickets[n-1] = nil
+		h.bareTickets = h.bareTickets[:n-1]
+		return t
+	}
 	return &ticket{from: lp}
 }
 
-// ticketSizes are the largest buffers a relay's tickets have needed, up to
+// ticketSizes are the buffers a relay's tickets have needed lately, up to
 // what a free ticket keeps: a ticket the relay takes with smaller ones gets
 // buffers of those sizes at once (sizeBuffers), rather than growing them
 // step by step, an allocation each, every time a batch is larger than the
@@ -637,30 +583,39 @@ func (hw *ticketSizes) sizeBuffers(t *ticket) {
 	}
 }
 
+// record takes in what ticket t used: the sizes follow the largest
+// recent tickets, and decay by an eighth per smaller ticket, so that a
+// burst long past does not size every ticket after it.
 func (hw *ticketSizes) record(t *ticket) {
-	hw.req, hw.reply = max(hw.req, cap(t.req)), max(hw.reply, cap(t.reply))
+	hw.req = min(max(len(t.req), hw.req-hw.req/8), keepTicketBuf)
+	hw.reply = min(max(len(t.reply), hw.reply-hw.reply/8), keepTicketBuf)
 }
 
 // putTicket recycles t, keeping its buffers up to keepTicketBuf bytes
 // each while the free tickets' buffers stay within maxFreeBytes: steady
 // hand-off costs no allocation, and the free list's memory stays bounded.
 func (lp *loop) putTicket(t *ticket) {
-	t.trimBuffers()
 	if t.relay != nil {
 		t.relay.ticketHW.record(t)
 	}
+	t.trimBuffers()
 	// (Not *t = ticket{...}: that would clear the arrays whole; trimBuffers
 	// cleared what was used.)
 	t.relay, t.srv, t.pool, t.conn = nil, nil, nil, 0
 	t.state.Store(ticketPending)
 	t.inQ, t.sentAt, t.answered = false, 0, false
-	t.left, t.back, t.next = 0, false, nil
+	t.left, t.back = 0, false
 	h := &lp.ho
-	if len(h.freeTickets) >= maxFreeTickets {
+	if len(h.freeTickets)+len(h.bareTickets) >= maxFreeTickets {
 		return
 	}
 	if h.freeBytes+t.bufBytes() > maxFreeBytes {
+		// Kept apart, without its buffers: getTicket takes the tickets
+		// that have buffers first (a bare one on top of them would be
+		// given buffers, then dropped again on its return, every time).
 		t.req, t.reply = nil, nil
+		h.bareTickets = append(h.bareTickets, t)
+		return
 	}
 	h.freeBytes += t.bufBytes()
 	h.freeTickets = append(h.freeTickets, t)

@@ -151,7 +151,7 @@ func (lp *loop) flush() {
 	}
 	lp.flushing = true
 	defer func() { lp.flushing = false }()
-	if len(lp.dirtyBackends)+len(lp.dirtyClients)+len(lp.ho.wakeList) > 0 && (len(lp.clients) <= 1 || lp.srv.opts.NoCoalesce) {
+	if (len(lp.dirtyBackends)+len(lp.dirtyClients) > 0 || lp.ho.mail.Sent()) && (len(lp.clients) <= 1 || lp.srv.opts.NoCoalesce) {
 		lp.writeAll()
 	}
 	// Queued bytes are copies: requests can go back to the free list now.
@@ -199,10 +199,10 @@ func (lp *loop) flushBackends() {
 // poll and the tasks that poll ran (Server.OnIterationEnd): it writes what
 // they queued for backends and clients, one write per connection.
 func (lp *loop) onIterationEnd() {
-	if lp.ho.wakeFlag.Load() || lp.ho.inbox.Len() > 0 {
+	if lp.ho.mail.Pending() {
 		lp.drainInbox() // tickets from other loops (handoff.go): their writes follow
 	}
-	if len(lp.dirtyBackends)+len(lp.dirtyClients)+len(lp.ho.wakeList) > 0 {
+	if len(lp.dirtyBackends)+len(lp.dirtyClients) > 0 || lp.ho.mail.Sent() {
 		lp.tick()
 		lp.flushing = true
 		lp.writeAll()
@@ -228,7 +228,7 @@ func (lp *loop) onTick() {
 	}
 	lp.sweepRetired()
 	lp.checkRemovedPools()
-	lp.retryOverflow()
+	lp.ho.mail.Retry()
 	for _, lpool := range lp.pools {
 		lp.retryParked(lpool)
 	}
