@@ -59,9 +59,12 @@ const inboxCap = 4096
 // its clients' max_inflight, as on a connection.)
 const maxOverflow = 1 << 16
 
-// maxOverflowBytes bounds the bytes of those requests (one request larger
-// than this still goes, alone).
-const maxOverflowBytes = 64 << 20
+// maxNoreplyBytes bounds the bytes of the noreply requests among those (one
+// request larger than this still goes, alone): nothing else bounds them, a
+// client sending them as fast as it can. Requests that want a reply are
+// bounded by their clients' max_inflight and max_request_bytes, as on a
+// connection.
+const maxNoreplyBytes = 64 << 20
 
 // A ticket takes requests until it holds ticketMaxItems of them or
 // ticketMaxBytes of their bytes; the next ones open a new ticket. The bound
@@ -95,6 +98,8 @@ type ticket struct {
 	conn  int           // picks the owner's connection: one for all the requests of a relay, so they stay in order
 	req   []byte        // the requests' bytes, one after the other (the ticket's own buffer, reused)
 	n     int           // the requests: items[:n] (and, on their way back, replies[:n])
+	// noreplyBytes are the bytes of its noreply requests (handoff.outNoreply).
+	noreplyBytes int
 	// state decides, once, between the owner taking the ticket
 	// (ticketPending -> ticketTaken, in onHandedIn) and the origin failing
 	// its requests for a stalled owner (ticketPending -> ticketCancelled,
@@ -155,10 +160,10 @@ type handoff struct {
 	// the outbox, the peer's inbox, or with the peer): the bound on what a
 	// stalled or slower peer costs (maxOverflow), noreply ones too.
 	outstanding []int
-	// outBytes counts, by peer, the bytes of those requests: noreply sets
-	// of large values for a stalled peer are bounded by bytes too
-	// (maxOverflowBytes).
-	outBytes []int
+	// outNoreply counts, by peer, the bytes of the noreply ones: sets of
+	// large values for a stalled peer are bounded by bytes too
+	// (maxNoreplyBytes).
+	outNoreply []int
 
 	freeTickets []*ticket // with their buffers
 	freeBytes   int       // the buffers they keep
@@ -181,7 +186,7 @@ func (lp *loop) initHandoff(loops int) {
 	}
 	h.mail = worker.NewMailbox[ticket](inboxCap, loops, wake)
 	h.outstanding = make([]int, loops)
-	h.outBytes = make([]int, loops)
+	h.outNoreply = make([]int, loops)
 }
 
 // connShare splits a server's n connections over the process's loops
@@ -248,10 +253,11 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		}
 		bc.ownerLoop = owner
 	}
-	if lp.ho.outstanding[owner.idx] >= maxOverflow || lp.ho.outBytes[owner.idx]+len(raw) > maxOverflowBytes && lp.ho.outBytes[owner.idx] > 0 {
+	nb := lp.ho.outNoreply[owner.idx]
+	if lp.ho.outstanding[owner.idx] >= maxOverflow || r.noreply && nb > 0 && nb+len(raw) > maxNoreplyBytes {
 		bc.lpool.shard.ForwardError.Inc()
-		bc.failOne(r, bc.protoError(fmt.Sprintf("too many requests waiting for event loop %d (it owns the connections to server %s): %d, %d bytes",
-			owner.idx, bc.addr(), lp.ho.outstanding[owner.idx], lp.ho.outBytes[owner.idx])))
+		bc.failOne(r, bc.protoError(fmt.Sprintf("too many requests waiting for event loop %d (it owns the connections to server %s): %d, %d bytes of noreply ones",
+			owner.idx, bc.addr(), lp.ho.outstanding[owner.idx], nb)))
 		return
 	}
 	t := bc.open
@@ -264,7 +270,10 @@ func (bc *backendConn) handOff(r *request, raw []byte) {
 		lp.sendTicket(owner, t) // in the outbox until the end of the iteration, taking more meanwhile
 	}
 	lp.ho.outstanding[owner.idx]++
-	lp.ho.outBytes[owner.idx] += len(raw)
+	if r.noreply {
+		lp.ho.outNoreply[owner.idx] += len(raw)
+		t.noreplyBytes += len(raw)
+	}
 	// A copy: the bytes may be a view into the client's input, and a
 	// fragment's own bytes are read again when its parent merges.
 	t.req = append(t.req, raw...)
@@ -415,7 +424,7 @@ func (lp *loop) ticketDone(t *ticket) {
 func (lp *loop) onReturned(t *ticket) {
 	bc := t.relay
 	lp.ho.outstanding[bc.owner] -= t.n
-	lp.ho.outBytes[bc.owner] -= len(t.req)
+	lp.ho.outNoreply[bc.owner] -= t.noreplyBytes
 	if !t.inQ || t.state.Load() == ticketCancelled {
 		lp.putTicket(t) // noreply only: done when sent; or the relay failed its requests meanwhile
 		return
@@ -596,14 +605,24 @@ func (hw *ticketSizes) record(t *ticket) {
 // hand-off costs no allocation, and the free list's memory stays bounded.
 func (lp *loop) putTicket(t *ticket) {
 	if t.relay != nil {
-		t.relay.ticketHW.record(t)
+		hw := &t.relay.ticketHW
+		hw.record(t)
+		// Buffers far larger than the relay's tickets need lately (a
+		// burst's) go: kept, they would fill the free tickets' budget for
+		// good, and the tickets past it would allocate theirs every time.
+		if cap(t.req) > 4*max(hw.req, 1<<10) {
+			t.req = nil
+		}
+		if cap(t.reply) > 4*max(hw.reply, 1<<10) {
+			t.reply = nil
+		}
 	}
 	t.trimBuffers()
 	// (Not *t = ticket{...}: that would clear the arrays whole; trimBuffers
 	// cleared what was used.)
 	t.relay, t.srv, t.pool, t.conn = nil, nil, nil, 0
 	t.state.Store(ticketPending)
-	t.inQ, t.sentAt, t.answered = false, 0, false
+	t.inQ, t.sentAt, t.answered, t.noreplyBytes = false, 0, false, 0
 	t.left, t.back = 0, false
 	h := &lp.ho
 	if len(h.freeTickets)+len(h.bareTickets) >= maxFreeTickets {

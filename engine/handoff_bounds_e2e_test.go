@@ -147,7 +147,7 @@ func mcClientOffLoop(t *testing.T, p *proxy, owner int) *testutil.Raw {
 }
 
 // The same with large values: what the relay holds for a stalled loop is
-// bounded by bytes too (maxOverflowBytes, 64 MiB), not only by count
+// bounded by bytes too (maxNoreplyBytes, 64 MiB), not only by count
 // (65536 sets of 500 KB would be 32 GB).
 func TestHandoffLargeNoreplyFloodToStalledOwnerIsBoundedInBytes(t *testing.T) {
 	servers := startMemcacheds(t, 1)
