@@ -62,8 +62,10 @@ func (m *Mailbox[T]) Sent() bool { return len(m.toFlush) > 0 }
 
 // Flush pushes the outboxes filled since the last Flush onto their peers'
 // inboxes and wakes each peer once. What a full inbox does not take stays
-// in the outbox for Retry.
+// in the outbox, first in line, for the next Flush (Sent stays true), or
+// for Retry when the loop has nothing else to do.
 func (m *Mailbox[T]) Flush() {
+	kept := 0
 	for _, idx := range m.toFlush {
 		m.marked[idx] = false
 		q, peer := m.outbox[idx], m.peers[idx]
@@ -80,8 +82,14 @@ func (m *Mailbox[T]) Flush() {
 		if n > 0 {
 			peer.Wake()
 		}
+		if rest > 0 { // marked again, in place: the list is walked once
+			m.marked[idx] = true
+			m.toFlush[kept] = idx
+			kept++
+		}
 	}
-	m.toFlush = m.toFlush[:0]
+	clear(m.toFlush[kept:])
+	m.toFlush = m.toFlush[:kept]
 }
 
 // Retry marks the peers whose outboxes still hold values (their inboxes were
