@@ -141,13 +141,22 @@ func TestZeroAllocsPerRequest(t *testing.T) {
 	servers := []*testutil.Proc{testutil.StartRedis(t)}
 	listen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	p := startProxyOpts(t, engine.Options{Threads: 1}, poolYAML(listen, servers), servers)
+	requireZeroAllocs(t, "on one loop", func(t *testing.T, n int, req, reply []byte) *rawClients {
+		return dialRawClients(t, p.addr, n, req, reply)
+	})
+}
+
+// requireZeroAllocs measures GET and SET with 1, 2 and 50 clients that
+// dial opens, and requires no heap allocation per request beyond the idle
+// rate.
+func requireZeroAllocs(t *testing.T, where string, dial func(t *testing.T, n int, req, reply []byte) *rawClients) {
 	for _, cmd := range []struct {
 		name       string
 		req, reply []byte
 	}{{"GET", allocGET, allocGETReply}, {"SET", allocSET, allocSETReply}} {
 		for _, n := range []int{1, 2, 50} {
 			t.Run(fmt.Sprintf("%s/clients=%d", cmd.name, n), func(t *testing.T) {
-				rc := dialRawClients(t, p.addr, n, cmd.req, cmd.reply)
+				rc := dial(t, n, cmd.req, cmd.reply)
 				idle := idleMallocRate()
 				perClient := max(10000/n, 200)
 				perReq, total := rc.measure(t, perClient, idle)
@@ -156,7 +165,7 @@ func TestZeroAllocsPerRequest(t *testing.T) {
 				// Allocating once per loop iteration is at least one object
 				// per 50 requests here; 0.005 leaves room for the noise of
 				// the idle estimate.
-				require.Less(t, perReq, 0.005, "heap allocations per %s with %d clients on one loop", cmd.name, n)
+				require.Less(t, perReq, 0.005, "heap allocations per %s with %d clients %s", cmd.name, n, where)
 			})
 		}
 	}
@@ -198,22 +207,9 @@ func TestZeroAllocsPerRequestHandoff(t *testing.T) {
 	p := startProxyOpts(t, engine.Options{Threads: 2},
 		poolYAML(listen, servers, "server_connections: 1", "server_connections_scope: process"), servers)
 	origin := 1 - engine.ConnOwner(servers[0].Addr, 2)
-	for _, cmd := range []struct {
-		name       string
-		req, reply []byte
-	}{{"GET", allocGET, allocGETReply}, {"SET", allocSET, allocSETReply}} {
-		for _, n := range []int{1, 2, 50} {
-			t.Run(fmt.Sprintf("%s/clients=%d", cmd.name, n), func(t *testing.T) {
-				rc := dialRawClientsOnLoop(t, p, origin, n, cmd.req, cmd.reply)
-				idle := idleMallocRate()
-				perClient := max(10000/n, 200)
-				perReq, total := rc.measure(t, perClient, idle)
-				t.Logf("%d requests: %d heap objects allocated (idle: %.0f/s), %.4f per request beyond idle",
-					perClient*n, total, idle, perReq)
-				require.Less(t, perReq, 0.005, "heap allocations per %s handed over, with %d clients", cmd.name, n)
-			})
-		}
-	}
+	requireZeroAllocs(t, "handed over", func(t *testing.T, n int, req, reply []byte) *rawClients {
+		return dialRawClientsOnLoop(t, p, origin, n, req, reply)
+	})
 }
 
 // dialRawClientsOnLoop is dialRawClients with every client on loop idx
