@@ -185,16 +185,13 @@ func cpuOf(a Agg) string { return fmtUs(a.CPUus) }
 // sysOf prints syscalls per request; n/a when they were not counted.
 func sysOf(a Agg) string { return fmtSys(a.Sys) }
 
+// fmtSys prints syscalls per request as fmtUs prints microseconds; n/a when
+// they were not counted.
 func fmtSys(x float64) string {
-	switch {
-	case math.IsNaN(x):
+	if math.IsNaN(x) {
 		return "n/a"
-	case x >= 100:
-		return fmt.Sprintf("%.0f", x)
-	case x >= 10:
-		return fmt.Sprintf("%.1f", x)
 	}
-	return fmt.Sprintf("%.2f", x)
+	return fmtUs(x)
 }
 
 // val returns a field of an aggregate, NaN when it has no data.
