@@ -461,12 +461,7 @@ func (lp *loop) onReturned(t *ticket) {
 	if queued {
 		// (Its own buffers of large replies stay until putTicket: the
 		// writes may still refer to them.)
-		if cap(t.req) > keepTicketBuf {
-			t.req = nil
-		}
-		if cap(t.reply) > keepTicketBuf {
-			t.reply = nil
-		}
+		t.dropLargeBuffers()
 	}
 	bc.closeIfDrained()
 }
@@ -481,6 +476,12 @@ func (t *ticket) trimBuffers() {
 	clear(t.replies[:t.n])
 	t.n = 0
 	t.req, t.reply = t.req[:0], t.reply[:0]
+	t.dropLargeBuffers()
+}
+
+// dropLargeBuffers lets go of the request and reply buffers larger than a
+// free ticket keeps (keepTicketBuf).
+func (t *ticket) dropLargeBuffers() {
 	if cap(t.req) > keepTicketBuf {
 		t.req = nil
 	}
